@@ -1,0 +1,137 @@
+"""Per input signature: capture, analyse, build each variant on demand, verify it, lower it."""
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import fx, nn
+from torch.utils import _pytree as pytree
+
+from .capture import capture, find_block_candidates
+from .config import XSlimConfig
+from .errors import CacheHookError, ConfigError
+from .lowering import lower
+from .passes import PassContext, run_passes
+from .passes.emit_caches import EmitCaches
+from .passes.find_stack import FindStack
+from .passes.graph_edit import CACHE_INPUTS, CACHE_OUTPUTS, STACK, USER_OUTPUTS, copy_graph_module
+from .passes.reuse_blocks import ReuseBlocks
+from .passes.skip_stack import SkipStack
+from .passes.strip_asserts import StripAsserts
+from .plan import Variant
+from .runtime.signature import InputSignature, weights_fingerprint
+from .runtime.variant_set import CompiledVariant, VariantKey, VariantSet
+from .verify import check_outputs, first_divergent_block, first_divergent_node, tolerance
+
+logger = logging.getLogger(__name__)
+
+
+def check_no_cache_hooks(model: nn.Module) -> None:
+    """A diffusers cache hook changes what forward computes between calls; export would bake one state."""
+    found = []
+    for path, module in model.named_modules():
+        registry = getattr(module, "_diffusers_hook", None)
+        for name, hook in getattr(registry, "hooks", {}).items():
+            if getattr(hook, "_is_stateful", False) or "cache" in name or "broadcast" in name:
+                found.append(f"{path or type(model).__name__}:{name}")
+    if found or getattr(model, "_cache_config", None) is not None:
+        raise CacheHookError(f"{type(model).__name__} already carries diffusers cache hooks "
+                             f"{found or ['(enable_cache)']}; call model.disable_cache() (or remove the hooks) "
+                             f"before xslim_compile.optimize(), which does the caching itself")
+
+
+class VariantBuilder:
+    """Builds the variants of one captured signature; each is verified on the capture inputs."""
+
+    def __init__(self, model: nn.Module, kwargs: dict, config: XSlimConfig) -> None:
+        self.model, self.config = model, config
+        self.name = type(model).__name__
+        captured = capture(model, kwargs, find_block_candidates(model))
+        self.captured = captured
+        self.ctx = PassContext(self.name, captured.block_calls)
+        self.base, self.analysis = run_passes(captured.gm, self.ctx, (StripAsserts(), FindStack()))
+        self.stack = self.base.meta[STACK]
+        self._check_config()
+        # the capture inputs, kept (cloned) to verify variants built later, and the eager reference
+        self.kwargs = pytree.tree_map(lambda x: x.clone() if isinstance(x, torch.Tensor) else x, kwargs)
+        leaves = pytree.tree_flatten(((), self.kwargs))[0]
+        self.args = [leaves[i] for i in captured.tensor_positions]
+        with torch.no_grad():
+            self.reference = pytree.tree_flatten(model(**self.kwargs))[0]
+        self.dtype = next((a.dtype for a in self.args if a.is_floating_point()), torch.float32)
+        self._graphs: dict[VariantKey, fx.GraphModule] = {}
+
+    def _check_config(self) -> None:
+        reuse = self.config.block_reuse or ()
+        bad = [i for i in reuse if i >= self.stack.num_blocks]
+        if bad:
+            raise ConfigError(f"XSlimConfig.block_reuse has {bad}, but {self.name} has {self.stack.num_blocks} "
+                              f"blocks; expected indices in 0..{self.stack.num_blocks - 1}")
+
+    def graph(self, key: VariantKey) -> fx.GraphModule:
+        """The rewritten (unlowered) graph of a variant."""
+        if key not in self._graphs:
+            if key.variant is Variant.FULL:
+                passes = (EmitCaches(residuals=key.residuals),)
+            elif key.variant is Variant.SKIP:
+                passes = (SkipStack(),)
+            elif key.variant is Variant.BLOCK:
+                passes = (ReuseBlocks(key.reuse),)
+            else:
+                raise ConfigError(f"{self.name}: variant {key.variant} cannot be built yet")
+            gm, _ = run_passes(copy_graph_module(self.base), self.ctx, passes)
+            self._graphs[key] = gm
+        return self._graphs[key]
+
+    def _as_variant(self, key: VariantKey, run) -> CompiledVariant:
+        gm = self.graph(key)
+        return CompiledVariant(key, run, tuple(gm.meta.get(CACHE_INPUTS, ())), tuple(gm.meta.get(CACHE_OUTPUTS, ())),
+                               gm.meta.get(USER_OUTPUTS, len(self.reference)))
+
+    def build(self, key: VariantKey) -> CompiledVariant:
+        variant = self._as_variant(key, lower(self.graph(key), self.config.backend, self.config.compile_mode))
+        if self.config.verify:
+            self.verify(variant)
+        return variant
+
+    def _run_full(self, residuals: bool) -> tuple[list, dict]:
+        key = VariantKey(Variant.FULL, residuals=residuals)
+        with torch.no_grad():
+            return self._as_variant(key, self.graph(key))(self.args, {})
+
+    def verify(self, variant: CompiledVariant) -> None:
+        key, gm = variant.key, self.graph(variant.key)
+        compiled = self.config.backend != "eager"
+        tol = tolerance(self.dtype, compiled)
+        if key.variant is Variant.FULL:
+            with torch.no_grad():
+                got, _ = variant(self.args, {})
+            check_outputs(f"variant {key} against eager", self.name, got, self.reference, tol,
+                          lambda: first_divergent_block(self.model, self.kwargs, gm, self.args, self.stack, tol))
+            return
+        want, caches = self._run_full(residuals=key.variant is Variant.BLOCK)
+        with torch.no_grad():
+            got, _ = variant(self.args, caches)
+        full_gm = self.graph(VariantKey(Variant.FULL, residuals=key.variant is Variant.BLOCK))
+        cache_args = [caches[n] for n in variant.cache_inputs]
+        check_outputs(f"variant {key} fed the caches of the same inputs, against full", self.name, got, want,
+                      tol, lambda: first_divergent_node(gm, self.args + cache_args, full_gm, self.args, tol,
+                                                   {n.name for n in self.base.graph.nodes}))
+
+
+def build_variant_set(model: nn.Module, kwargs: dict, signature: InputSignature, config: XSlimConfig) -> VariantSet:
+    """The compile side of OptimizedDenoiser: called on the first call of each input signature."""
+    check_no_cache_hooks(model)
+    builder = VariantBuilder(model, kwargs, config)
+    variants = VariantSet(signature, builder.captured.out_spec, builder.captured.tensor_positions,
+                          builder.stack, builder.build, weights_fingerprint(model), config.max_block_variants)
+    needs_residuals = config.uses_block_steps
+    variants.get(VariantKey(Variant.FULL, residuals=needs_residuals))
+    if config.schedule is not None and Variant.SKIP in config.schedule:
+        variants.get(VariantKey(Variant.SKIP))
+    if needs_residuals and config.block_reuse is not None:
+        variants.get(VariantKey(Variant.BLOCK, reuse=config.block_reuse))
+    variants.builder = builder  # kept for inspection (tests, benchmarks)
+    logger.info("%s: stack of %d blocks in %d chain(s); built %s", builder.name, builder.stack.num_blocks,
+                len(builder.stack.chain_paths), [str(k) for k in variants.built()])
+    return variants

@@ -1,0 +1,67 @@
+"""User-facing settings of optimize(): one frozen dataclass, validated on construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from .plan import Variant, parse_schedule
+
+BACKENDS = ("eager", "inductor", "tensorrt")
+
+
+def _expect(condition: bool, field_name: str, value, expected: str) -> None:
+    if not condition:
+        raise ValueError(f"XSlimConfig.{field_name}={value!r} is invalid: expected {expected}")
+
+
+@dataclass(frozen=True)
+class XSlimConfig:
+    """How optimize() rewrites and runs a denoiser.
+
+    schedule: one entry per denoising step ("full", "skip", "block", "token"); steps past its end run
+        "full". None runs every step "full" (the graphs are still captured, verified and lowered).
+    block_reuse: global block indices a "block" step reuses (blocks are numbered across all stacks in
+        execution order). None picks them on the preceding full step by the accumulated-residual rule.
+    block_threshold: δ_blk of that rule; None uses the median of the per-block residual sizes.
+    always_compute_blocks: the first blocks of every stack that the automatic rule always runs.
+    backend: "eager" (the rewritten ATen graphs run as they are), "inductor" (torch.compile per variant,
+        fullgraph, static shapes) or "tensorrt" (optional, unverified here).
+    compile_mode: torch.compile mode for the inductor backend (e.g. "reduce-overhead" for CUDA graphs).
+    check_finite: before reusing a cache, check it holds no NaN/Inf (one device-to-host read per call,
+        shared with the timestep read); a non-finite cache makes that step run "full".
+    verify: check every built variant against the reference at build time.
+    max_signatures: how many input signatures keep their captured graphs (least recently used dropped).
+    trace_limit: how many call records `trace` keeps.
+    """
+
+    schedule: Sequence[str | Variant] | None = None
+    block_reuse: Sequence[int] | None = None
+    block_threshold: float | None = None
+    always_compute_blocks: int = 4
+    backend: str = "eager"
+    compile_mode: str | None = None
+    check_finite: bool = True
+    verify: bool = True
+    max_signatures: int = 4
+    max_block_variants: int = 8
+    trace_limit: int = 1000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule", parse_schedule(self.schedule))
+        if self.block_reuse is not None:
+            reuse = tuple(self.block_reuse)
+            _expect(all(isinstance(i, int) and i >= 0 for i in reuse), "block_reuse", self.block_reuse,
+                    "None or a sequence of non-negative block indices")
+            object.__setattr__(self, "block_reuse", tuple(sorted(set(reuse))))
+        _expect(self.block_threshold is None or self.block_threshold > 0, "block_threshold",
+                self.block_threshold, "None or a positive number")
+        _expect(isinstance(self.always_compute_blocks, int) and self.always_compute_blocks >= 0,
+                "always_compute_blocks", self.always_compute_blocks, "an integer >= 0")
+        _expect(self.backend in BACKENDS, "backend", self.backend, f"one of {', '.join(map(repr, BACKENDS))}")
+        _expect(self.max_signatures >= 1, "max_signatures", self.max_signatures, "an integer >= 1")
+        _expect(self.max_block_variants >= 1, "max_block_variants", self.max_block_variants, "an integer >= 1")
+        _expect(self.trace_limit >= 1, "trace_limit", self.trace_limit, "an integer >= 1")
+
+    @property
+    def uses_block_steps(self) -> bool:
+        return self.schedule is not None and Variant.BLOCK in self.schedule

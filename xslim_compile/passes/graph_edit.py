@@ -1,0 +1,86 @@
+"""Small helpers for editing captured graphs; every variant shares the captured module's parameters."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import fx
+
+CACHE_INPUTS = "xslim_cache_inputs"    # gm.meta key: names of the cache placeholders, in order
+CACHE_OUTPUTS = "xslim_cache_outputs"  # gm.meta key: names of the cache outputs, after the user outputs
+USER_OUTPUTS = "xslim_user_outputs"    # gm.meta key: how many outputs are the model's own
+STACK = "xslim_stack"                  # gm.meta key: the StackSpec
+BLOCK = "xslim_block"                  # node.meta key: global block index of a block-body node
+
+
+def copy_graph_module(gm: fx.GraphModule) -> fx.GraphModule:
+    """A new GraphModule over a copy of the graph; parameters and buffers are the same objects."""
+    graph = fx.Graph()
+    graph._codegen = gm.graph._codegen
+    graph.output(graph.graph_copy(gm.graph, {}))
+    copy = fx.GraphModule(gm, graph, class_name=type(gm).__name__)
+    copy.meta.update(gm.meta)
+    return copy
+
+
+def nodes_by_name(gm: fx.GraphModule) -> dict[str, fx.Node]:
+    return {n.name: n for n in gm.graph.nodes}
+
+
+def output_node(gm: fx.GraphModule) -> fx.Node:
+    return next(n for n in reversed(gm.graph.nodes) if n.op == "output")
+
+
+def add_cache_input(gm: fx.GraphModule, name: str, like: fx.Node) -> fx.Node:
+    """A placeholder after the last one, carrying the shape/dtype metadata of `like`."""
+    last = [n for n in gm.graph.nodes if n.op == "placeholder"][-1]
+    with gm.graph.inserting_after(last):
+        node = gm.graph.placeholder(name.replace(".", "_"))
+    if "val" in like.meta:
+        node.meta["val"] = like.meta["val"]
+    gm.meta[CACHE_INPUTS] = tuple(gm.meta.get(CACHE_INPUTS, ())) + (name,)
+    return node
+
+
+def add_outputs(gm: fx.GraphModule, named: Iterable[tuple[str, fx.Node]]) -> None:
+    out = output_node(gm)
+    values = list(out.args[0])
+    gm.meta.setdefault(USER_OUTPUTS, len(values))
+    names = list(gm.meta.get(CACHE_OUTPUTS, ()))
+    for name, node in named:
+        values.append(node)
+        names.append(name)
+    out.args = (tuple(values),)
+    gm.meta[CACHE_OUTPUTS] = tuple(names)
+
+
+def call(gm: fx.GraphModule, target, *args, after: fx.Node | None = None, **kwargs) -> fx.Node:
+    """Insert `target(*args, **kwargs)` after `after` (default: before the output) and return it."""
+    where = gm.graph.inserting_after(after) if after is not None else gm.graph.inserting_before(output_node(gm))
+    with where:
+        return gm.graph.call_function(target, args, kwargs)
+
+
+def remove_dead_code(gm: fx.GraphModule) -> int:
+    """Drop every node whose value is unused. Export marks SDPA and dropout impure (RNG), but in an
+    inference graph nothing has side effects, and keeping them would keep the blocks they belong to."""
+    before = len(gm.graph.nodes)
+    gm.graph.eliminate_dead_code(is_impure_node=lambda n: n.op in ("placeholder", "output"))
+    return before - len(gm.graph.nodes)
+
+
+def strip_metadata_asserts(gm: fx.GraphModule) -> int:
+    """Remove export's dtype/shape assertion nodes: the runtime guards the input signature instead."""
+    removed = 0
+    for node in list(gm.graph.nodes):
+        if node.op == "call_function" and node.target is torch.ops.aten._assert_tensor_metadata.default:
+            gm.graph.erase_node(node)
+            removed += 1
+    return removed
+
+
+def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach().double(), b.detach().double()
+    denom = b.norm().item()
+    diff = (a - b).norm().item()
+    return diff / denom if denom > 0 else diff

@@ -1,0 +1,1 @@
+"""What runs at inference time: dispatch, controller, caches, trace. Imports nothing compile-side."""

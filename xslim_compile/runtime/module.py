@@ -1,0 +1,221 @@
+"""OptimizedDenoiser: the drop-in module that dispatches each call to a captured variant.
+
+Cost per call: at most one device-to-host read. It happens when the step position must be found from
+the timestep (no generation()/cache_context step index), when a reused cache must be checked for
+NaN/Inf (check_finite), or when the automatic block rule needs the last full step's residual sizes;
+all needed values are read together. With the position known and check_finite off, no read happens.
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..config import XSlimConfig
+from ..plan import Variant
+from . import host
+from .controller import Controller, Decision, ScheduleController, StepInfo
+from .policies import select_reuse_blocks
+from .signature import InputSignature, flatten_call, normalize_call, weights_fingerprint
+from .state import BranchState
+from .trace import Trace, TraceRecord
+from .variant_set import VariantKey, VariantSet
+
+logger = logging.getLogger(__name__)
+BuildFn = Callable[[nn.Module, dict, InputSignature, XSlimConfig], VariantSet]
+CONTEXT_FIELDS = ("step_index", "num_inference_steps", "timestep", "sigma")
+DEFAULT_BRANCH = "default"
+
+
+class OptimizedDenoiser(nn.Module):
+    """Behaves like the wrapped denoiser (same call, same outputs; attributes are forwarded)."""
+
+    def __init__(self, model: nn.Module, config: XSlimConfig, build: BuildFn,
+                 controller: Controller | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.xslim_config = config
+        self.controller = controller or ScheduleController(config.schedule)
+        self.trace = Trace(config.trace_limit)
+        self._build = build
+        self._variant_sets: OrderedDict[InputSignature, VariantSet] = OrderedDict()
+        self._states: dict[str, BranchState] = {}
+        self._last_signature: InputSignature | None = None
+        self._branch: str | None = None
+        self._context: dict = {}
+        self._num_steps: int | None = None
+        self._in_generation = False
+        self._calls = 0
+
+    # --- looking like the wrapped model -------------------------------------------------------
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            model = self.__dict__.get("_modules", {}).get("model")
+            if model is None:
+                raise
+            return getattr(model, name)
+
+    def _apply(self, fn, recurse=True):
+        # moved or cast weights: captured graphs and caches belong to the old placement
+        self._variant_sets.clear()
+        self.reset()
+        return super()._apply(fn, recurse)
+
+    # --- generations and branches -------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every cache (a new generation starts with the next call)."""
+        for state in self._states.values():
+            state.clear()
+        self.controller.reset()
+
+    @contextmanager
+    def generation(self, num_steps: int | None = None):
+        """Marks one generation: caches start empty, the step index counts calls (no host read), and
+        the caches are freed at the end."""
+        if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
+            raise ValueError(f"num_steps must be a positive integer or None, got {num_steps!r}")
+        self.reset()
+        self._num_steps, self._in_generation = num_steps, True
+        try:
+            yield self
+        finally:
+            self._num_steps, self._in_generation = None, False
+            self.reset()
+
+    @contextmanager
+    def cache_context(self, name: str, **kwargs):
+        """diffusers' per-branch context (pipelines call it around each CFG branch); `name` keys the
+        caches. step_index / num_inference_steps, when given, fix the step position."""
+        unknown = sorted(set(kwargs) - set(CONTEXT_FIELDS))
+        if unknown:
+            raise TypeError(f"cache_context got unexpected arguments {unknown}; expected {list(CONTEXT_FIELDS)}")
+        saved = (self._branch, self._context)
+        self._branch, self._context = str(name), kwargs
+        try:
+            yield
+        finally:
+            self._branch, self._context = saved
+
+    def cache_bytes(self) -> int:
+        return sum(state.cache_bytes() for state in self._states.values())
+
+    # --- the call ------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        kwargs = normalize_call(self.model, args, kwargs)
+        leaves, signature = flatten_call(kwargs)
+        if signature != self._last_signature:
+            self.reset()
+            self._last_signature = signature
+        branch = self._branch or DEFAULT_BRANCH
+        state = self._states.setdefault(branch, BranchState())
+        step, pending = self._locate(state, kwargs)
+        variants = self._variants_for(signature, kwargs, fresh=state.calls == 0)
+        info = StepInfo(step, self._context.get("num_inference_steps") or self._num_steps, branch)
+        key, reason = self._choose(self.controller.decide(info), info, state, variants, pending)
+        compiled = variants.get(key)
+        with torch.no_grad():
+            outputs, caches = compiled(variants.tensors(leaves), state.caches)
+        if key.variant is Variant.FULL:
+            state.caches, state.energies, state.reuse = caches, None, None
+        else:
+            state.caches.update(caches)
+        if caches and self.xslim_config.check_finite:
+            state.mark_finite()
+        state.calls += 1
+        self._calls += 1
+        detail = ",".join(map(str, key.reuse)) if key.variant is Variant.BLOCK else ""
+        self.trace.append(TraceRecord(self._calls, step, branch, key.variant.value, reason, detail))
+        return variants.unflatten(outputs)
+
+    def _locate(self, state: BranchState, kwargs: dict) -> tuple[int, dict]:
+        """Step index of this call; starts a new generation for the branch when the timestep goes
+        back up. Returns host values read along the way (read once, shared with later checks)."""
+        index = self._context.get("step_index")
+        if index is not None:
+            if index == 0 and state.calls > 0:
+                state.clear()
+            return int(index), {}
+        if self._in_generation:
+            return state.calls, {}
+        timestep = kwargs.get("timestep")
+        pending = self._read(state, timestep if isinstance(timestep, torch.Tensor) else None, want_all=True)
+        t = pending.get("timestep", float(timestep) if isinstance(timestep, (int, float)) else None)
+        if t is not None and state.last_timestep is not None and t > state.last_timestep:
+            state.clear()
+            pending = {}
+        state.last_timestep = t
+        return state.calls, pending
+
+    def _read(self, state: BranchState, timestep: torch.Tensor | None, want_all: bool,
+              need_energies: bool = False) -> dict:
+        """One host read of whatever is needed now: timestep, cache finiteness, block energies."""
+        names, values = [], []
+        if timestep is not None:
+            names.append(("timestep", 1))
+            values.append(timestep.reshape(-1)[:1])
+        if state.finite is not None and self.xslim_config.check_finite and (want_all or state.caches):
+            names.append(("finite", 1))
+            values.append(state.finite.reshape(1))
+        energies = state.caches.get("block_energy")
+        wants_energies = need_energies or (want_all and self.xslim_config.block_reuse is None)
+        if energies is not None and state.energies is None and wants_energies:
+            names.append(("energies", energies.numel()))
+            values.append(energies)
+        if not values:
+            return {}
+        flat, out, at = host.read_values(values), {}, 0
+        for name, size in names:
+            out[name] = flat[at] if name != "energies" else tuple(flat[at:at + size])
+            at += size
+        if "energies" in out:
+            state.energies = out["energies"]
+        return out
+
+    def _variants_for(self, signature: InputSignature, kwargs: dict, fresh: bool) -> VariantSet:
+        variants = self._variant_sets.get(signature)
+        if variants is not None and fresh and variants.fingerprint != weights_fingerprint(self.model):
+            logger.info("%s weights or modules changed since capture; recapturing", type(self.model).__name__)
+            self._variant_sets.clear()
+            variants = None
+        if variants is None:
+            variants = self._build(self.model, kwargs, signature, self.xslim_config)
+            self._variant_sets[signature] = variants
+            while len(self._variant_sets) > self.xslim_config.max_signatures:
+                self._variant_sets.popitem(last=False)
+        self._variant_sets.move_to_end(signature)
+        return variants
+
+    def _choose(self, decision: Decision, info: StepInfo, state: BranchState, variants: VariantSet,
+                pending: dict) -> tuple[VariantKey, str]:
+        variant, reason = decision.variant, decision.reason
+        full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in self.controller.may_follow(info))
+        if variant is Variant.FULL:
+            return full, reason
+        if not state.has("delta."):
+            return full, f"{reason}: {variant} wanted, no cached residual yet in branch {info.branch!r}"
+        if variant is Variant.BLOCK and not state.has("residual."):
+            return full, f"{reason}: block wanted, no block residuals from a full step yet"
+        if variant is Variant.TOKEN:
+            return full, f"{reason}: token variant not available yet"
+        auto = variant is Variant.BLOCK and self.xslim_config.block_reuse is None
+        if not pending and (self.xslim_config.check_finite or (auto and state.energies is None)):
+            pending = self._read(state, None, want_all=False, need_energies=auto)
+        if pending.get("finite", 1.0) < 0.5:
+            return full, f"{reason}: non-finite value (NaN/Inf) in a cached tensor"
+        if variant is Variant.SKIP:
+            return VariantKey(Variant.SKIP), reason
+        if auto:
+            if state.reuse is None:
+                state.reuse = select_reuse_blocks(state.energies, variants.stack.chain_starts(),
+                                                  self.xslim_config.always_compute_blocks,
+                                                  self.xslim_config.block_threshold)
+            reuse = state.reuse
+        else:
+            reuse = self.xslim_config.block_reuse
+        return VariantKey(Variant.BLOCK, reuse=tuple(reuse)), reason

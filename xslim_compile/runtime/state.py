@@ -1,0 +1,34 @@
+"""Per-CFG-branch state of one generation: step counter, caches and what was read from them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class BranchState:
+    calls: int = 0                              # calls in this generation
+    last_timestep: float | None = None
+    caches: dict[str, torch.Tensor] = field(default_factory=dict)
+    finite: torch.Tensor | None = None          # device bool: every cache is finite
+    energies: tuple[float, ...] | None = None   # host copy of the last full step's block_energy
+    reuse: tuple[int, ...] | None = None        # blocks the automatic rule picked from those energies
+
+    def clear(self) -> None:
+        self.calls = 0
+        self.last_timestep = None
+        self.caches = {}
+        self.finite = None
+        self.energies = None
+        self.reuse = None
+
+    def has(self, prefix: str) -> bool:
+        return any(name.startswith(prefix) for name in self.caches)
+
+    def cache_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.caches.values())
+
+    def mark_finite(self) -> None:
+        flags = [torch.isfinite(t).all() for t in self.caches.values() if t.is_floating_point()]
+        self.finite = torch.stack(flags).all() if flags else None
