@@ -1,0 +1,95 @@
+"""Latency of every variant as a ratio of `full`, at DiT-XL/2 width, in one process.
+
+    python -m benchmarks.variant_latency                    # CPU: 8 layers, fp32, eager
+    python -m benchmarks.variant_latency --device cuda --layers 28 --dtype bfloat16 --backend inductor
+
+Random weights (no pretrained DiT here): latency does not depend on weight values. Expected: skip
+below 0.05 of full; a block variant computing k of L blocks within ±0.10 of
+(prologue + epilogue) + k/L × stack, where prologue + epilogue is the skip variant's share.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+import torch
+from diffusers import DiTTransformer2DModel
+
+import xslim_compile as xs
+from xslim_compile.plan import Variant
+from xslim_compile.runtime.variant_set import VariantKey
+
+from .common import RESULTS, count_flops, machine_name, time_interleaved, write_json
+
+
+def build_model(layers: int, dtype: torch.dtype, device: str) -> DiTTransformer2DModel:
+    torch.manual_seed(0)
+    model = DiTTransformer2DModel(num_attention_heads=16, attention_head_dim=72, in_channels=4, out_channels=8,
+                                  num_layers=layers, sample_size=32, patch_size=2, num_embeds_ada_norm=1000)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--backend", default="eager", choices=["eager", "inductor"])
+    parser.add_argument("--compile-mode", default=None)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--out", default=None, help="results file name (default from the settings)")
+    args = parser.parse_args(argv)
+
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    model = build_model(args.layers, dtype, args.device)
+    L = args.layers
+    computed = sorted({L, max(1, 3 * L // 4), max(1, L // 2), max(1, L // 4)})
+    reuse_sets = {k: tuple(range(k, L)) for k in computed if k < L}  # compute the first k, reuse the rest
+    opt = xs.optimize(model, xs.XSlimConfig(backend=args.backend, compile_mode=args.compile_mode))
+    g = torch.Generator().manual_seed(0)
+    inputs = dict(hidden_states=torch.randn(args.batch, 4, 32, 32, generator=g).to(device, dtype),
+                  timestep=torch.full((args.batch,), 500.0, device=device),
+                  class_labels=torch.arange(args.batch, device=device) % 1000)
+    opt(**inputs)  # capture
+    variants = next(iter(opt._variant_sets.values()))
+    tensors = variants.builder.args
+    _, caches = variants.get(VariantKey(Variant.FULL, residuals=True))(tensors, {})
+    keys = {"full": VariantKey(Variant.FULL), "skip": VariantKey(Variant.SKIP)}
+    keys.update({f"block_{k}_of_{L}": VariantKey(Variant.BLOCK, reuse=reuse) for k, reuse in reuse_sets.items()})
+    runners = {name: (lambda key=key: variants.get(key)(tensors, caches)) for name, key in keys.items()}
+    with torch.no_grad():
+        for run in runners.values():
+            run()  # build, verify (and compile) outside the timing
+        flops = {name: count_flops(run) for name, run in runners.items()}
+        seconds = time_interleaved(runners, args.repeats, device)
+
+    full_s = seconds["full"]
+    ratio = {name: s / full_s for name, s in seconds.items()}
+    outside = ratio["skip"]
+    result = {
+        "benchmark": "variant_latency", "machine": machine_name(device), "device": str(device),
+        "torch": torch.__version__, "backend": args.backend, "dtype": args.dtype,
+        "model": {"class": "DiTTransformer2DModel", "hidden": 1152, "heads": 16, "head_dim": 72,
+                  "layers": L, "tokens": 256, "batch": args.batch, "weights": "random"},
+        "full_ms": round(full_s * 1e3, 3),
+        "ratio_of_full": {k: round(v, 4) for k, v in ratio.items()},
+        "flops_ratio_of_full": {k: round(v / flops["full"], 4) for k, v in flops.items()},
+        "block_expected": {}, "checks": {"skip_below_0.05": ratio["skip"] < 0.05},
+    }
+    for name in ratio:
+        match = re.fullmatch(r"block_(\d+)_of_(\d+)", name)
+        if match:
+            k = int(match.group(1))
+            expected = outside + k / L * (1 - outside)
+            result["block_expected"][name] = round(expected, 4)
+            result["checks"][f"{name}_within_0.10"] = abs(ratio[name] - expected) <= 0.10
+    tag = args.out or f"variant_latency_{device.type}_{args.dtype}_{args.backend}_L{L}"
+    result["file"] = str(write_json(tag, result).relative_to(RESULTS.parent.parent))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
