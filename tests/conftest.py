@@ -4,7 +4,6 @@ import torch
 import xslim_compile as xs
 from tests.zoo import FAMILIES
 
-torch.set_num_threads(2)
 
 FAMILY_NAMES = sorted(FAMILIES)
 SCHEDULE = ["full", "skip", "block", "full"]

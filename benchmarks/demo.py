@@ -1,0 +1,77 @@
+"""`make demo`: optimize the reference model, generate with full compute and with X-Slim, print speed
+and quality, and write both grids as one PNG.
+
+    python -m benchmarks.demo [--per-class 2] [--schedule step_fast]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+import xslim_compile as xs
+from xslim_compile.schedules import RELEASED, released_schedule
+
+from .common import RESULTS, machine_name
+from .metrics import class_accuracy, psnr, ssim
+from .png import grid, write_png
+from .reference.classifier import classify, load_classifier
+from .reference.data import CLASS_NAMES, to_pixel_space
+from .reference.model import NUM_CLASSES, load_dit, read_metadata
+from .reference.sampler import DEFAULT_STEPS, sample
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-class", type=int, default=2)
+    parser.add_argument("--schedule", default="step_fast", choices=sorted(RELEASED))
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model = load_dit()
+    meta = read_metadata()
+    print(f"reference model: DiT {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters, "
+          f"{model.config.num_layers} blocks, 256 tokens; trained {meta.get('step', '?')} steps "
+          f"(class accuracy at that checkpoint: {meta.get('class_accuracy')})")
+    schedule = released_schedule(args.schedule)
+    opt = xs.optimize(model, xs.XSlimConfig(schedule=schedule, check_finite=False))
+    labels = [c for c in range(NUM_CLASSES) for _ in range(args.per_class)]
+    seeds = list(range(100, 100 + len(labels)))
+    sample(opt, labels[:1], seeds[:1], num_steps=4)  # capture, verify (not timed)
+    sample(model, labels[:1], seeds[:1], num_steps=2)  # warm-up of the eager model
+
+    full, full_s = timed(lambda: sample(model, labels, seeds, DEFAULT_STEPS, progress=True))
+    fast, fast_s = timed(lambda: sample(opt, labels, seeds, DEFAULT_STEPS, progress=True))
+    full_img, fast_img = to_pixel_space(full), to_pixel_space(fast)
+    classifier = load_classifier()
+    acc_full = class_accuracy(classify(classifier, full_img)[0].numpy(), labels)
+    acc_fast = class_accuracy(classify(classifier, fast_img)[0].numpy(), labels)
+    variants = opt.trace.variants()[-DEFAULT_STEPS:]
+    counts = {v: variants.count(v) for v in sorted(set(variants))}
+
+    print(f"\nmachine: {machine_name()}; {len(labels)} samples, DDIM {DEFAULT_STEPS} steps, batched CFG")
+    print(f"X-Slim schedule '{args.schedule}': {counts}")
+    print(f"full compute : {full_s:6.2f} s   class accuracy {acc_full:.3f}")
+    print(f"X-Slim       : {fast_s:6.2f} s   class accuracy {acc_fast:.3f}")
+    print(f"speedup      : {full_s / fast_s:.2f}x (wall clock, same process)")
+    print(f"fidelity     : PSNR {np.mean(np.minimum(psnr(fast_img, full_img), 100)):.2f} dB, "
+          f"SSIM {np.mean(ssim(fast_img, full_img)):.3f} against full compute (same seeds)")
+    # one column per class, one row per sample of it
+    order = [c * args.per_class + r for r in range(args.per_class) for c in range(NUM_CLASSES)]
+    top, bottom = grid(full_img[order], NUM_CLASSES), grid(fast_img[order], NUM_CLASSES)
+    spacer = np.full((12, top.shape[1]), 255, dtype=np.uint8)
+    picture = np.concatenate([top, spacer, bottom])
+    path = write_png(RESULTS / "demo_grid.png", picture)
+    print(f"grid: {path} (top: full compute, bottom: X-Slim; columns: {', '.join(CLASS_NAMES)})")
+
+
+if __name__ == "__main__":
+    main()

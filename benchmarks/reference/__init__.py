@@ -1,0 +1,1 @@
+"""The project's reference model: a small class-conditional DiT trained on Fashion-MNIST."""
