@@ -16,9 +16,12 @@ from .passes.emit_caches import EmitCaches
 from .passes.find_stack import FindStack
 from .passes.graph_edit import CACHE_INPUTS, CACHE_OUTPUTS, STACK, USER_OUTPUTS, copy_graph_module
 from .passes.reuse_blocks import ReuseBlocks
+from .passes.select_tokens import SelectTokens
 from .passes.skip_stack import SkipStack
 from .passes.strip_asserts import StripAsserts
+from .passes.token_axis import TokenPlan, analyse_tokens
 from .plan import Variant
+from .runtime.policies import token_bucket
 from .runtime.signature import InputSignature, weights_fingerprint
 from .runtime.variant_set import CompiledVariant, VariantKey, VariantSet
 from .verify import check_outputs, first_divergent_block, first_divergent_node, tolerance
@@ -60,6 +63,16 @@ class VariantBuilder:
             self.reference = pytree.tree_flatten(model(**self.kwargs))[0]
         self.dtype = next((a.dtype for a in self.args if a.is_floating_point()), torch.float32)
         self._graphs: dict[VariantKey, fx.GraphModule] = {}
+        self._token_plan: TokenPlan | None = None
+
+    @property
+    def token_plan(self) -> TokenPlan:
+        """The token-axis analysis (raises UnsupportedModelError where the token variant cannot exist)."""
+        if self._token_plan is None:
+            self._token_plan = analyse_tokens(self.base, self.stack, self.name)
+        return self._token_plan
+
+
 
     def _check_config(self) -> None:
         reuse = self.config.block_reuse or ()
@@ -71,14 +84,16 @@ class VariantBuilder:
     def graph(self, key: VariantKey) -> fx.GraphModule:
         """The rewritten (unlowered) graph of a variant."""
         if key not in self._graphs:
+            cache_dtype = self.config.cache_dtype
             if key.variant is Variant.FULL:
-                passes = (EmitCaches(residuals=key.residuals),)
+                kv = self.token_plan.attention if key.kv else ()
+                passes = (EmitCaches(residuals=key.residuals, kv_nodes=kv, cache_dtype=cache_dtype),)
             elif key.variant is Variant.SKIP:
                 passes = (SkipStack(),)
             elif key.variant is Variant.BLOCK:
-                passes = (ReuseBlocks(key.reuse),)
+                passes = (ReuseBlocks(key.reuse, cache_dtype),)
             else:
-                raise ConfigError(f"{self.name}: variant {key.variant} cannot be built yet")
+                passes = (SelectTokens(self.token_plan, key.tokens, cache_dtype),)
             gm, _ = run_passes(copy_graph_module(self.base), self.ctx, passes)
             self._graphs[key] = gm
         return self._graphs[key]
@@ -94,8 +109,7 @@ class VariantBuilder:
             self.verify(variant)
         return variant
 
-    def _run_full(self, residuals: bool) -> tuple[list, dict]:
-        key = VariantKey(Variant.FULL, residuals=residuals)
+    def _run_full(self, key: VariantKey) -> tuple[list, dict]:
         with torch.no_grad():
             return self._as_variant(key, self.graph(key))(self.args, {})
 
@@ -109,14 +123,30 @@ class VariantBuilder:
             check_outputs(f"variant {key} against eager", self.name, got, self.reference, tol,
                           lambda: first_divergent_block(self.model, self.kwargs, gm, self.args, self.stack, tol))
             return
-        want, caches = self._run_full(residuals=key.variant is Variant.BLOCK)
+        # the caches of the same inputs make every approximate variant exact: a check of the rewrite
+        # (up to the rounding of caches kept in a smaller dtype)
+        if self.config.cache_dtype is not None:
+            tol = max(tol, tolerance(self.config.cache_dtype, compiled))
+        full_key = VariantKey(Variant.FULL, residuals=key.variant is Variant.BLOCK, kv=key.variant is Variant.TOKEN)
+        want, caches = self._run_full(full_key)
+        for name, value in list(caches.items()):
+            if name.startswith("delta."):  # any previous Δ will do for scoring
+                caches["delta_prev." + name[len("delta."):]] = torch.zeros_like(value)
         with torch.no_grad():
             got, _ = variant(self.args, caches)
-        full_gm = self.graph(VariantKey(Variant.FULL, residuals=key.variant is Variant.BLOCK))
+        full_gm = self.graph(full_key)
         cache_args = [caches[n] for n in variant.cache_inputs]
         check_outputs(f"variant {key} fed the caches of the same inputs, against full", self.name, got, want,
                       tol, lambda: first_divergent_node(gm, self.args + cache_args, full_gm, self.args, tol,
                                                    {n.name for n in self.base.graph.nodes}))
+
+
+def image_token_count(builder: VariantBuilder) -> int:
+    """Rows of the image stream entering the stack (the N of token buckets)."""
+    spec = builder.stack
+    node = next(n for n in builder.base.graph.nodes if n.name == spec.stack_inputs[spec.read_slots[0]])
+    shape = node.meta["val"].shape
+    return int(shape[1]) if len(shape) == 3 else 0
 
 
 def build_variant_set(model: nn.Module, kwargs: dict, signature: InputSignature, config: XSlimConfig) -> VariantSet:
@@ -124,13 +154,17 @@ def build_variant_set(model: nn.Module, kwargs: dict, signature: InputSignature,
     check_no_cache_hooks(model)
     builder = VariantBuilder(model, kwargs, config)
     variants = VariantSet(signature, builder.captured.out_spec, builder.captured.tensor_positions,
-                          builder.stack, builder.build, weights_fingerprint(model), config.max_block_variants)
-    needs_residuals = config.uses_block_steps
-    variants.get(VariantKey(Variant.FULL, residuals=needs_residuals))
-    if config.schedule is not None and Variant.SKIP in config.schedule:
+                          builder.stack, image_token_count(builder), builder.build, weights_fingerprint(model),
+                          config.max_block_variants)
+    if config.uses(Variant.TOKEN):
+        builder.token_plan  # a model whose attention cannot be rewritten fails here, by name
+    variants.get(VariantKey(Variant.FULL, residuals=config.uses(Variant.BLOCK), kv=config.uses(Variant.TOKEN)))
+    if config.uses(Variant.SKIP):
         variants.get(VariantKey(Variant.SKIP))
-    if needs_residuals and config.block_reuse is not None:
+    if config.uses(Variant.BLOCK) and config.block_reuse is not None:
         variants.get(VariantKey(Variant.BLOCK, reuse=config.block_reuse))
+    if config.uses(Variant.TOKEN):
+        variants.get(VariantKey(Variant.TOKEN, tokens=token_bucket(config.token_ratio, variants.image_tokens)))
     variants.builder = builder  # kept for inspection (tests, benchmarks)
     logger.info("%s: stack of %d blocks in %d chain(s); built %s", builder.name, builder.stack.num_blocks,
                 len(builder.stack.chain_paths), [str(k) for k in variants.built()])

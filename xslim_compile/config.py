@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import torch
+
 from .plan import Variant, parse_schedule
 
 BACKENDS = ("eager", "inductor", "tensorrt")
@@ -24,6 +26,10 @@ class XSlimConfig:
         execution order). None picks them on the preceding full step by the accumulated-residual rule.
     block_threshold: δ_blk of that rule; None uses the median of the per-block residual sizes.
     always_compute_blocks: the first blocks of every stack that the automatic rule always runs.
+    token_ratio: share of the image tokens a "token" step recomputes (a static bucket of
+        round(ratio × N) tokens per sample; the others take the skip approximation).
+    cache_dtype: keep block residuals and attention K/V caches in this dtype (torch.bfloat16 or
+        torch.float16) instead of the model's; None keeps the model's.
     backend: "eager" (the rewritten ATen graphs run as they are), "inductor" (torch.compile per variant,
         fullgraph, static shapes) or "tensorrt" (optional, unverified here).
     compile_mode: torch.compile mode for the inductor backend (e.g. "reduce-overhead" for CUDA graphs).
@@ -38,6 +44,8 @@ class XSlimConfig:
     block_reuse: Sequence[int] | None = None
     block_threshold: float | None = None
     always_compute_blocks: int = 4
+    token_ratio: float = 0.5
+    cache_dtype: torch.dtype | None = None
     backend: str = "eager"
     compile_mode: str | None = None
     check_finite: bool = True
@@ -57,11 +65,14 @@ class XSlimConfig:
                 self.block_threshold, "None or a positive number")
         _expect(isinstance(self.always_compute_blocks, int) and self.always_compute_blocks >= 0,
                 "always_compute_blocks", self.always_compute_blocks, "an integer >= 0")
+        _expect(isinstance(self.token_ratio, (int, float)) and 0 < self.token_ratio <= 1, "token_ratio",
+                self.token_ratio, "a share of the image tokens in (0, 1]")
+        _expect(self.cache_dtype in (None, torch.bfloat16, torch.float16, torch.float32), "cache_dtype",
+                self.cache_dtype, "None, torch.bfloat16, torch.float16 or torch.float32")
         _expect(self.backend in BACKENDS, "backend", self.backend, f"one of {', '.join(map(repr, BACKENDS))}")
         _expect(self.max_signatures >= 1, "max_signatures", self.max_signatures, "an integer >= 1")
         _expect(self.max_block_variants >= 1, "max_block_variants", self.max_block_variants, "an integer >= 1")
         _expect(self.trace_limit >= 1, "trace_limit", self.trace_limit, "an integer >= 1")
 
-    @property
-    def uses_block_steps(self) -> bool:
-        return self.schedule is not None and Variant.BLOCK in self.schedule
+    def uses(self, variant: Variant) -> bool:
+        return self.schedule is not None and variant in self.schedule

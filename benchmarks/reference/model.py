@@ -47,7 +47,9 @@ def load_dit(path: str | Path | None = None, dtype: torch.dtype = torch.float32)
     model = build_dit()
     state = {k: v.to(torch.float32) for k, v in load_file(str(path)).items()}
     model.load_state_dict(state)
-    return model.to(dtype).eval().requires_grad_(False)
+    if dtype != torch.float32:
+        model = model.to(dtype)
+    return model.eval().requires_grad_(False)
 
 
 def read_metadata(path: str | Path | None = None) -> dict:

@@ -1,8 +1,10 @@
 """The `full` variant: the whole graph, also returning the caches later variants consume.
 
-Outputs added after the model's own: `delta.<slot>` = O − I for every slot the epilogue reads and,
+Outputs added after the model's own: `delta.<slot>` = O − I for every slot the epilogue reads;
 with residuals=True, `residual.<block>.<slot>` = out − in of every block plus `block_energy`, the
-per-block mean |residual| (summed over slots) that the automatic block-reuse rule reads.
+per-block mean |residual| (summed over slots) that the automatic block-reuse rule reads; with
+kv_nodes, `kv.<attention>.key/value`, the keys and values a token step writes its fresh rows into.
+Residuals and K/V may be kept in a smaller cache_dtype (bf16/fp16) to halve their memory.
 """
 from __future__ import annotations
 
@@ -29,8 +31,13 @@ def emit_delta(gm: fx.GraphModule, current: dict[str, fx.Node] | None = None) ->
 
 
 class EmitCaches:
-    def __init__(self, residuals: bool) -> None:
-        self.residuals = residuals
+    def __init__(self, residuals: bool, kv_nodes: tuple[str, ...] = (), cache_dtype: torch.dtype | None = None) -> None:
+        self.residuals, self.kv_nodes, self.cache_dtype = residuals, tuple(kv_nodes), cache_dtype
+
+    def _stored(self, gm: fx.GraphModule, node: fx.Node) -> fx.Node:
+        if self.cache_dtype is None:
+            return node
+        return call(gm, aten._to_copy.default, node, dtype=self.cache_dtype)
 
     def __call__(self, gm: fx.GraphModule, ctx: PassContext) -> PassResult:
         spec, nodes = gm.meta[STACK], nodes_by_name(gm)
@@ -43,7 +50,7 @@ class EmitCaches:
                     if i is None or o is None:
                         continue
                     r = call(gm, aten.sub.Tensor, nodes[o], nodes[i])
-                    named.append((f"residual.{block.index}.{spec.slots[s]}", r))
+                    named.append((f"residual.{block.index}.{spec.slots[s]}", self._stored(gm, r)))
                     mean = call(gm, aten.mean.default, call(gm, aten.abs.default, r))
                     sizes.append(mean)
                 total = sizes[0]
@@ -52,5 +59,9 @@ class EmitCaches:
                 energies.append(total)
             stacked = call(gm, aten.stack.default, energies)
             named.append(("block_energy", call(gm, aten._to_copy.default, stacked, dtype=torch.float32)))
+        for name in self.kv_nodes:
+            sdpa = nodes[name]
+            named += [(f"kv.{name}.key", self._stored(gm, sdpa.args[1])),
+                      (f"kv.{name}.value", self._stored(gm, sdpa.args[2]))]
         add_outputs(gm, named)
         return PassResult(gm, modified=True, stats={"cache_outputs": len(named)})

@@ -19,8 +19,8 @@ aten = torch.ops.aten
 
 
 class ReuseBlocks:
-    def __init__(self, reuse: Iterable[int]) -> None:
-        self.reuse = tuple(sorted(set(reuse)))
+    def __init__(self, reuse: Iterable[int], cache_dtype: torch.dtype | None = None) -> None:
+        self.reuse, self.cache_dtype = tuple(sorted(set(reuse))), cache_dtype
 
     def __call__(self, gm: fx.GraphModule, ctx: PassContext) -> PassResult:
         spec, nodes = gm.meta[STACK], nodes_by_name(gm)
@@ -36,7 +36,12 @@ class ReuseBlocks:
                     continue
                 h = current.get(i, nodes[i])
                 r = add_cache_input(gm, f"residual.{index}.{spec.slots[s]}", like=nodes[o])
-                approx = call(gm, aten.add.Tensor, h, r, after=h)
+                if self.cache_dtype is not None:
+                    r = call(gm, aten._to_copy.default, r, after=h, dtype=nodes[o].meta["val"].dtype)
+                    h_at = r
+                else:
+                    h_at = h
+                approx = call(gm, aten.add.Tensor, h, r, after=h_at)
                 nodes[o].replace_all_uses_with(approx)
                 current[o] = approx
         named = emit_delta(gm, current)

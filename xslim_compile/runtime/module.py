@@ -19,7 +19,7 @@ from ..config import XSlimConfig
 from ..plan import Variant
 from . import host
 from .controller import Controller, Decision, ScheduleController, StepInfo
-from .policies import select_reuse_blocks
+from .policies import select_reuse_blocks, token_bucket
 from .signature import InputSignature, flatten_call, normalize_call, weights_fingerprint
 from .state import BranchState
 from .trace import Trace, TraceRecord
@@ -121,16 +121,16 @@ class OptimizedDenoiser(nn.Module):
         compiled = variants.get(key)
         with torch.no_grad():
             outputs, caches = compiled(variants.tensors(leaves), state.caches)
-        if key.variant is Variant.FULL:
-            state.caches, state.energies, state.reuse = caches, None, None
-        else:
-            state.caches.update(caches)
+        state.store(caches, replace=key.variant is Variant.FULL)
         if caches and self.xslim_config.check_finite:
             state.mark_finite()
         state.calls += 1
         self._calls += 1
-        detail = ",".join(map(str, key.reuse)) if key.variant is Variant.BLOCK else ""
+        detail = (",".join(map(str, key.reuse)) if key.variant is Variant.BLOCK
+                  else f"k={key.tokens}" if key.variant is Variant.TOKEN else "")
         self.trace.append(TraceRecord(self._calls, step, branch, key.variant.value, reason, detail))
+        if info.num_steps is not None and step >= info.num_steps - 1:
+            state.clear()  # the generation's last step: free its caches now
         return variants.unflatten(outputs)
 
     def _locate(self, state: BranchState, kwargs: dict) -> tuple[int, dict]:
@@ -194,15 +194,16 @@ class OptimizedDenoiser(nn.Module):
     def _choose(self, decision: Decision, info: StepInfo, state: BranchState, variants: VariantSet,
                 pending: dict) -> tuple[VariantKey, str]:
         variant, reason = decision.variant, decision.reason
-        full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in self.controller.may_follow(info))
+        following = self.controller.may_follow(info)
+        full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in following, kv=Variant.TOKEN in following)
         if variant is Variant.FULL:
             return full, reason
         if not state.has("delta."):
             return full, f"{reason}: {variant} wanted, no cached residual yet in branch {info.branch!r}"
         if variant is Variant.BLOCK and not state.has("residual."):
             return full, f"{reason}: block wanted, no block residuals from a full step yet"
-        if variant is Variant.TOKEN:
-            return full, f"{reason}: token variant not available yet"
+        if variant is Variant.TOKEN and not (state.has("kv.") and state.has("delta_prev.")):
+            return full, f"{reason}: token wanted, needs K/V from a full step and two computed steps"
         auto = variant is Variant.BLOCK and self.xslim_config.block_reuse is None
         if not pending and (self.xslim_config.check_finite or (auto and state.energies is None)):
             pending = self._read(state, None, want_all=False, need_energies=auto)
@@ -210,6 +211,9 @@ class OptimizedDenoiser(nn.Module):
             return full, f"{reason}: non-finite value (NaN/Inf) in a cached tensor"
         if variant is Variant.SKIP:
             return VariantKey(Variant.SKIP), reason
+        if variant is Variant.TOKEN:
+            return VariantKey(Variant.TOKEN, tokens=token_bucket(self.xslim_config.token_ratio,
+                                                                 variants.image_tokens)), reason
         if auto:
             if state.reuse is None:
                 state.reuse = select_reuse_blocks(state.energies, variants.stack.chain_starts(),

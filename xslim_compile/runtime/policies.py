@@ -4,6 +4,8 @@ from __future__ import annotations
 from statistics import median
 from typing import Sequence
 
+from ..errors import ConfigError
+
 
 def select_reuse_blocks(energies: Sequence[float], chain_starts: Sequence[int], always_compute: int,
                         threshold: float | None = None) -> tuple[int, ...]:
@@ -26,3 +28,12 @@ def select_reuse_blocks(energies: Sequence[float], chain_starts: Sequence[int], 
         else:
             reuse.append(index)
     return tuple(reuse)
+
+
+def token_bucket(ratio: float, image_tokens: int) -> int:
+    """Tokens a token step recomputes per sample: round(ratio × N), which must lie in 1..N."""
+    kept = round(ratio * image_tokens)
+    if not 1 <= kept <= image_tokens:
+        raise ConfigError(f"token_ratio={ratio} gives a bucket of {kept} tokens; allowed range is 1..{image_tokens} "
+                         f"(the image tokens of this input)")
+    return kept

@@ -23,6 +23,17 @@ class BranchState:
         self.energies = None
         self.reuse = None
 
+    def store(self, produced: dict[str, torch.Tensor], replace: bool) -> None:
+        """Take a step's caches: a full step replaces them all (block residuals and K/V belong to the
+        last full step); any computed step moves the previous Δ to delta_prev (token scoring)."""
+        caches = dict(produced) if replace else {**self.caches, **produced}
+        for name in produced:
+            if name.startswith("delta.") and name in self.caches:
+                caches["delta_prev." + name[len("delta."):]] = self.caches[name]
+        if replace:
+            self.energies, self.reuse = None, None
+        self.caches = caches
+
     def has(self, prefix: str) -> bool:
         return any(name.startswith(prefix) for name in self.caches)
 
@@ -30,5 +41,7 @@ class BranchState:
         return sum(t.numel() * t.element_size() for t in self.caches.values())
 
     def mark_finite(self) -> None:
-        flags = [torch.isfinite(t).all() for t in self.caches.values() if t.is_floating_point()]
+        # delta_prev only ranks tokens: a NaN there picks other rows but puts no NaN in any value
+        flags = [torch.isfinite(t).all() for name, t in self.caches.items()
+                 if t.is_floating_point() and not name.startswith("delta_prev.")]
         self.finite = torch.stack(flags).all() if flags else None

@@ -20,12 +20,16 @@ logger = logging.getLogger(__name__)
 class VariantKey:
     variant: Variant
     reuse: tuple[int, ...] = ()   # BLOCK: the reused blocks
+    tokens: int = 0               # TOKEN: image tokens recomputed per sample
     residuals: bool = False       # FULL: also emit block residuals for a later block step
+    kv: bool = False              # FULL: also emit attention K/V for a later token step
 
     def __str__(self) -> str:
         if self.variant is Variant.BLOCK:
             return f"block(reuse={list(self.reuse)})"
-        return f"{self.variant}{'+residuals' if self.residuals else ''}"
+        if self.variant is Variant.TOKEN:
+            return f"token(k={self.tokens})"
+        return f"{self.variant}{'+residuals' if self.residuals else ''}{'+kv' if self.kv else ''}"
 
 
 @dataclass
@@ -35,23 +39,27 @@ class CompiledVariant:
     cache_inputs: tuple[str, ...]
     cache_outputs: tuple[str, ...]
     num_user_outputs: int
+    cache_bytes: int = 0          # bytes of the caches its last call returned
 
     def __call__(self, tensors: list, caches: Mapping[str, torch.Tensor]) -> tuple[list, dict]:
         out = self.run(*tensors, *[caches[name] for name in self.cache_inputs])
         n = self.num_user_outputs
-        return list(out[:n]), dict(zip(self.cache_outputs, out[n:]))
+        produced = dict(zip(self.cache_outputs, out[n:]))
+        self.cache_bytes = sum(t.numel() * t.element_size() for t in produced.values())
+        return list(out[:n]), produced
 
 
 class VariantSet:
     """Variants of one signature, built on demand by the compile-side factory; block variants LRU."""
 
     def __init__(self, signature: InputSignature, out_spec, tensor_positions: tuple[int, ...],
-                 stack: StackSpec, factory: Callable[[VariantKey], CompiledVariant], fingerprint: int,
-                 max_block_variants: int) -> None:
+                 stack: StackSpec, image_tokens: int, factory: Callable[[VariantKey], CompiledVariant],
+                 fingerprint: int, max_block_variants: int) -> None:
         self.signature = signature
         self.out_spec = out_spec
         self.tensor_positions = tensor_positions
         self.stack = stack
+        self.image_tokens = image_tokens
         self.fingerprint = fingerprint
         self._factory = factory
         self._max_blocks = max_block_variants
