@@ -75,6 +75,8 @@ class VariantBuilder:
 
 
     def _check_config(self) -> None:
+        if self.config.plan is not None:
+            self.config.plan.check_blocks(self.stack.num_blocks)
         reuse = self.config.block_reuse or ()
         bad = [i for i in reuse if i >= self.stack.num_blocks]
         if bad:

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from .plan import Variant, parse_schedule
+from .plan import Plan, Variant, parse_schedule
 
 BACKENDS = ("eager", "inductor", "tensorrt")
 
@@ -22,6 +22,8 @@ class XSlimConfig:
 
     schedule: one entry per denoising step ("full", "skip", "block", "token"); steps past its end run
         "full". None runs every step "full" (the graphs are still captured, verified and lowered).
+    plan: an xs.Plan from calibrate() (fixed entries in normalised time, or online controller
+        settings); replaces `schedule`.
     block_reuse: global block indices a "block" step reuses (blocks are numbered across all stacks in
         execution order). None picks them on the preceding full step by the accumulated-residual rule.
     block_threshold: δ_blk of that rule; None uses the median of the per-block residual sizes.
@@ -41,6 +43,7 @@ class XSlimConfig:
     """
 
     schedule: Sequence[str | Variant] | None = None
+    plan: Plan | None = None
     block_reuse: Sequence[int] | None = None
     block_threshold: float | None = None
     always_compute_blocks: int = 4
@@ -56,6 +59,8 @@ class XSlimConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schedule", parse_schedule(self.schedule))
+        _expect(self.plan is None or isinstance(self.plan, Plan), "plan", type(self.plan).__name__, "an xs.Plan")
+        _expect(self.plan is None or self.schedule is None, "plan", "a Plan", "either a plan or a schedule, not both")
         if self.block_reuse is not None:
             reuse = tuple(self.block_reuse)
             _expect(all(isinstance(i, int) and i >= 0 for i in reuse), "block_reuse", self.block_reuse,
@@ -75,4 +80,10 @@ class XSlimConfig:
         _expect(self.trace_limit >= 1, "trace_limit", self.trace_limit, "an integer >= 1")
 
     def uses(self, variant: Variant) -> bool:
+        """Whether this configuration may run the variant (decides what is built at capture)."""
+        if self.plan is not None:
+            if self.plan.controller is not None:
+                kinds = {kind for _, kind in self.plan.controller.refresh_curve} or {"block"}
+                return variant in {Variant.FULL, Variant.SKIP} | {Variant(k) for k in kinds}
+            return any(e.variant is variant for e in self.plan.entries)
         return self.schedule is not None and variant in self.schedule

@@ -1,8 +1,14 @@
-"""Pure data shared by the compiler and the runtime: the variant kinds and schedules."""
+"""Pure data shared by the compiler and the runtime: variant kinds, schedules and plans."""
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
+
+from .errors import ConfigError
 
 
 class Variant(str, enum.Enum):
@@ -38,3 +44,141 @@ def parse_schedule(entries: Iterable[str | Variant] | None) -> tuple[Variant, ..
 
 def count_computed(schedule: Sequence[Variant]) -> int:
     return sum(1 for v in schedule if v is not Variant.SKIP)
+
+
+# --- plans: schedules and controller settings as versioned data --------------------------------
+SCHEMA_VERSION = 1
+STRENGTH = {Variant.FULL: 3, Variant.BLOCK: 2, Variant.TOKEN: 1, Variant.SKIP: 0}
+
+
+def step_position(step: int, num_steps: int) -> float:
+    """Normalised time of a step: 0 for the first, 1 for the last (a 1-step run is at 0)."""
+    return step / (num_steps - 1) if num_steps > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One computed step of a fixed schedule, at normalised time `position` = step / (T − 1)."""
+
+    position: float
+    variant: Variant
+    reuse: tuple[int, ...] | None = None   # BLOCK: reused blocks (None: the automatic rule)
+    token_ratio: float | None = None       # TOKEN: share of image tokens recomputed
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """The online dual-threshold controller. Thresholds are in units of err_t (relative L1 change of
+    the stack residual per step); the estimate is indicator × ratio(τ), the calibrated curve."""
+
+    warn: float
+    crit: float
+    ratio_curve: tuple[tuple[float, float], ...]       # (τ, err_t / indicator_t) from calibration
+    refresh_curve: tuple[tuple[float, str], ...] = ()  # (τ, "block" | "token"): which refresh fits
+    token_ratio: float = 0.5
+    first_full: int = 4        # first steps always full
+    last_full: bool = True     # the last step always full
+    max_skips: int = 6         # consecutive skips before a computed step is forced
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A fixed schedule (entries) or online controller settings, with the lines and their origin.
+
+    Step mapping: a plan made for T0 steps stores positions τ = step / (T0 − 1). Run with T steps, an
+    entry lands on the nearest step, τ × (T − 1) with halves rounded up; where two land on one step the
+    stronger wins
+    (full > block > token); steps no entry lands on are skipped.
+    """
+
+    warn: float
+    crit: float
+    entries: tuple[PlanEntry, ...] | None = None
+    controller: ControllerSettings | None = None
+    source: dict = field(default_factory=dict)   # model_class, config_hash, num_steps, sampler, preset, ...
+    schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.warn < self.crit:
+            raise ConfigError(f"Plan.warn={self.warn!r} must be below Plan.crit={self.crit!r} "
+                             f"(the early-warning line comes before the critical one)")
+        if (self.entries is None) == (self.controller is None):
+            raise ValueError("a Plan holds either fixed entries or controller settings, exactly one")
+
+    def schedule(self, num_steps: int) -> list[PlanEntry]:
+        """One entry per step for a run of num_steps (skips filled in)."""
+        steps: list[PlanEntry] = [PlanEntry(step_position(i, num_steps), Variant.SKIP) for i in range(num_steps)]
+        for entry in self.entries or ():
+            i = min(num_steps - 1, max(0, int(entry.position * (num_steps - 1) + 0.5)))
+            if STRENGTH[entry.variant] > STRENGTH[steps[i].variant]:
+                steps[i] = entry
+        return steps
+
+    def variants(self, num_steps: int) -> list[str]:
+        return [e.variant.value for e in self.schedule(num_steps)]
+
+    def check_model(self, model) -> None:
+        """Raise ConfigError if the plan was made for another model class or configuration."""
+        want_class, want_hash = self.source.get("model_class"), self.source.get("config_hash")
+        if want_class is not None and want_class != type(model).__name__:
+            raise ConfigError(f"Plan.source['model_class'] is {want_class!r}, but the model is "
+                             f"{type(model).__name__!r}; calibrate a plan for this model")
+        if want_hash is not None and want_hash != config_hash(model):
+            raise ConfigError(f"Plan.source['config_hash'] is {want_hash!r}, but this {type(model).__name__} has "
+                             f"config hash {config_hash(model)!r}; the plan was made for another configuration")
+
+    def check_blocks(self, num_blocks: int) -> None:
+        for entry in self.entries or ():
+            bad = [i for i in entry.reuse or () if not 0 <= i < num_blocks]
+            if bad:
+                raise ConfigError(f"Plan entry at position {entry.position} reuses blocks {bad}, but the model has "
+                                 f"{num_blocks} blocks; expected indices in 0..{num_blocks - 1}")
+
+    # --- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out = {"schema": self.schema, "warn": self.warn, "crit": self.crit, "source": dict(self.source)}
+        if self.entries is not None:
+            out["entries"] = [{k: (v.value if isinstance(v, Variant) else list(v) if isinstance(v, tuple) else v)
+                               for k, v in asdict(e).items() if v is not None} for e in self.entries]
+        if self.controller is not None:
+            c = asdict(self.controller)
+            c["ratio_curve"] = [list(p) for p in self.controller.ratio_curve]
+            c["refresh_curve"] = [list(p) for p in self.controller.refresh_curve]
+            out["controller"] = c
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Plan":
+        schema = data.get("schema")
+        if not isinstance(schema, int) or schema > SCHEMA_VERSION or schema < 1:
+            raise ConfigError(f"Plan schema {schema!r} is not supported; this xslim_compile reads schema "
+                             f"1..{SCHEMA_VERSION} (a newer plan needs a newer xslim_compile)")
+        entries = None
+        if "entries" in data:
+            entries = tuple(PlanEntry(float(e["position"]), parse_variant(e["variant"]),
+                                      tuple(e["reuse"]) if e.get("reuse") is not None else None,
+                                      e.get("token_ratio")) for e in data["entries"])
+        controller = None
+        if "controller" in data:
+            c = dict(data["controller"])
+            c["ratio_curve"] = tuple((float(a), float(b)) for a, b in c["ratio_curve"])
+            c["refresh_curve"] = tuple((float(a), str(b)) for a, b in c.get("refresh_curve", ()))
+            controller = ControllerSettings(**c)
+        return cls(float(data["warn"]), float(data["crit"]), entries, controller, dict(data.get("source", {})),
+                   schema)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Plan":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def config_hash(model) -> str:
+    """A short hash of a diffusers model's config (what a plan was calibrated on)."""
+    config = getattr(model, "config", None)
+    items = sorted((k, repr(v)) for k, v in dict(config or {}).items() if not k.startswith("_"))
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:12]

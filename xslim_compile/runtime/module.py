@@ -18,8 +18,8 @@ from torch import nn
 from ..config import XSlimConfig
 from ..plan import Variant
 from . import host
-from .controller import Controller, Decision, ScheduleController, StepInfo
-from .policies import select_reuse_blocks, token_bucket
+from .controller import Controller, Decision, DualThresholdController, PlanController, ScheduleController, StepInfo
+from .policies import first_float_tensor, relative_change, select_reuse_blocks, token_bucket
 from .signature import InputSignature, flatten_call, normalize_call, weights_fingerprint
 from .state import BranchState
 from .trace import Trace, TraceRecord
@@ -31,6 +31,15 @@ CONTEXT_FIELDS = ("step_index", "num_inference_steps", "timestep", "sigma")
 DEFAULT_BRANCH = "default"
 
 
+def make_controller(config: XSlimConfig) -> Controller:
+    plan = config.plan
+    if plan is not None and plan.controller is not None:
+        return DualThresholdController(plan.controller, plan.source.get("num_steps"))
+    if plan is not None:
+        return PlanController(plan)
+    return ScheduleController(config.schedule)
+
+
 class OptimizedDenoiser(nn.Module):
     """Behaves like the wrapped denoiser (same call, same outputs; attributes are forwarded)."""
 
@@ -39,8 +48,9 @@ class OptimizedDenoiser(nn.Module):
         super().__init__()
         self.model = model
         self.xslim_config = config
-        self.controller = controller or ScheduleController(config.schedule)
+        self.controller = controller or make_controller(config)
         self.trace = Trace(config.trace_limit)
+        self.observers: list[Callable] = []  # called after each call: (step info, variant key, state, latent)
         self._build = build
         self._variant_sets: OrderedDict[InputSignature, VariantSet] = OrderedDict()
         self._states: dict[str, BranchState] = {}
@@ -114,67 +124,86 @@ class OptimizedDenoiser(nn.Module):
             self._last_signature = signature
         branch = self._branch or DEFAULT_BRANCH
         state = self._states.setdefault(branch, BranchState())
-        step, pending = self._locate(state, kwargs)
+        step = self._known_step(state)
+        wanted = {}
+        timestep = kwargs.get("timestep")
+        if step is None and isinstance(timestep, torch.Tensor):
+            wanted["timestep"] = timestep.reshape(-1)[:1]
+        latent = first_float_tensor(kwargs)
+        if self.controller.wants_indicator and state.last_input is not None and latent is not None:
+            wanted["indicator"] = relative_change(latent, state.last_input)
+        values = self._read(state, wanted) if wanted else {}
+        if step is None:
+            step, values = self._step_from_timestep(state, timestep, values)
         variants = self._variants_for(signature, kwargs, fresh=state.calls == 0)
         info = StepInfo(step, self._context.get("num_inference_steps") or self._num_steps, branch)
-        key, reason = self._choose(self.controller.decide(info), info, state, variants, pending)
-        compiled = variants.get(key)
+        if "indicator" in values:
+            self.controller.observe(info, {"indicator": values["indicator"]})
+        decision = self.controller.decide(info)
+        key, reason = self._choose(decision, info, state, variants, values)
         with torch.no_grad():
-            outputs, caches = compiled(variants.tensors(leaves), state.caches)
+            outputs, caches = variants.get(key)(variants.tensors(leaves), state.caches)
+        self.controller.commit(info, key.variant)
         state.store(caches, replace=key.variant is Variant.FULL)
+        for observer in self.observers:
+            observer(info, key, state, latent)
         if caches and self.xslim_config.check_finite:
             state.mark_finite()
+        if self.controller.wants_indicator and latent is not None:
+            state.last_input = latent.detach().clone()
         state.calls += 1
         self._calls += 1
-        detail = (",".join(map(str, key.reuse)) if key.variant is Variant.BLOCK
-                  else f"k={key.tokens}" if key.variant is Variant.TOKEN else "")
-        self.trace.append(TraceRecord(self._calls, step, branch, key.variant.value, reason, detail))
+        self._record(info, key, reason, decision, values)
         if info.num_steps is not None and step >= info.num_steps - 1:
             state.clear()  # the generation's last step: free its caches now
         return variants.unflatten(outputs)
 
-    def _locate(self, state: BranchState, kwargs: dict) -> tuple[int, dict]:
-        """Step index of this call; starts a new generation for the branch when the timestep goes
-        back up. Returns host values read along the way (read once, shared with later checks)."""
+    def _record(self, info: StepInfo, key: VariantKey, reason: str, decision: Decision, values: dict) -> None:
+        detail = (",".join(map(str, key.reuse)) if key.variant is Variant.BLOCK
+                  else f"k={key.tokens}" if key.variant is Variant.TOKEN else "")
+        signals = dict(decision.signals)
+        if "indicator" in values:
+            signals["indicator"] = values["indicator"]
+        self.trace.append(TraceRecord(self._calls, info.step, info.branch, key.variant.value, reason, detail,
+                                      signals))
+
+    def _known_step(self, state: BranchState) -> int | None:
+        """The step index when the context gives it (no host read needed), else None."""
         index = self._context.get("step_index")
         if index is not None:
             if index == 0 and state.calls > 0:
                 state.clear()
-            return int(index), {}
-        if self._in_generation:
-            return state.calls, {}
-        timestep = kwargs.get("timestep")
-        pending = self._read(state, timestep if isinstance(timestep, torch.Tensor) else None, want_all=True)
-        t = pending.get("timestep", float(timestep) if isinstance(timestep, (int, float)) else None)
+            return int(index)
+        return state.calls if self._in_generation else None
+
+    def _step_from_timestep(self, state: BranchState, timestep, values: dict) -> tuple[int, dict]:
+        """Count calls; a timestep that goes back up starts a new generation for this branch."""
+        t = values.get("timestep", float(timestep) if isinstance(timestep, (int, float)) else None)
         if t is not None and state.last_timestep is not None and t > state.last_timestep:
             state.clear()
-            pending = {}
+            values = {}  # what was read belonged to the previous generation
         state.last_timestep = t
-        return state.calls, pending
+        return state.calls, values
 
-    def _read(self, state: BranchState, timestep: torch.Tensor | None, want_all: bool,
-              need_energies: bool = False) -> dict:
-        """One host read of whatever is needed now: timestep, cache finiteness, block energies."""
-        names, values = [], []
-        if timestep is not None:
-            names.append(("timestep", 1))
-            values.append(timestep.reshape(-1)[:1])
-        if state.finite is not None and self.xslim_config.check_finite and (want_all or state.caches):
-            names.append(("finite", 1))
-            values.append(state.finite.reshape(1))
+    def _read(self, state: BranchState, wanted: dict[str, torch.Tensor], need_energies: bool = True) -> dict:
+        """One host read of the wanted device values plus, since a read happens anyway, the caches'
+        finiteness and the block energies the automatic block rule may need."""
+        wanted = dict(wanted)
+        if state.finite is not None and self.xslim_config.check_finite:
+            wanted["finite"] = state.finite.reshape(1)
         energies = state.caches.get("block_energy")
-        wants_energies = need_energies or (want_all and self.xslim_config.block_reuse is None)
-        if energies is not None and state.energies is None and wants_energies:
-            names.append(("energies", energies.numel()))
-            values.append(energies)
-        if not values:
-            return {}
-        flat, out, at = host.read_values(values), {}, 0
-        for name, size in names:
+        if energies is not None and state.energies is None and need_energies and self.xslim_config.block_reuse is None:
+            wanted["energies"] = energies
+        if not wanted:
+            return {"read": 0.0}
+        flat = host.read_values(list(wanted.values()))
+        out, at = {"read": 1.0}, 0
+        for name, value in wanted.items():
+            size = value.numel()
             out[name] = flat[at] if name != "energies" else tuple(flat[at:at + size])
             at += size
         if "energies" in out:
-            state.energies = out["energies"]
+            state.energies = out.pop("energies")
         return out
 
     def _variants_for(self, signature: InputSignature, kwargs: dict, fresh: bool) -> VariantSet:
@@ -204,22 +233,21 @@ class OptimizedDenoiser(nn.Module):
             return full, f"{reason}: block wanted, no block residuals from a full step yet"
         if variant is Variant.TOKEN and not (state.has("kv.") and state.has("delta_prev.")):
             return full, f"{reason}: token wanted, needs K/V from a full step and two computed steps"
-        auto = variant is Variant.BLOCK and self.xslim_config.block_reuse is None
-        if not pending and (self.xslim_config.check_finite or (auto and state.energies is None)):
-            pending = self._read(state, None, want_all=False, need_energies=auto)
+        reuse = decision.reuse if decision.reuse is not None else self.xslim_config.block_reuse
+        auto = variant is Variant.BLOCK and reuse is None
+        if "read" not in pending and (self.xslim_config.check_finite or (auto and state.energies is None)):
+            pending = self._read(state, {}, need_energies=auto)
         if pending.get("finite", 1.0) < 0.5:
             return full, f"{reason}: non-finite value (NaN/Inf) in a cached tensor"
         if variant is Variant.SKIP:
             return VariantKey(Variant.SKIP), reason
         if variant is Variant.TOKEN:
-            return VariantKey(Variant.TOKEN, tokens=token_bucket(self.xslim_config.token_ratio,
-                                                                 variants.image_tokens)), reason
+            ratio = decision.token_ratio if decision.token_ratio is not None else self.xslim_config.token_ratio
+            return VariantKey(Variant.TOKEN, tokens=token_bucket(ratio, variants.image_tokens)), reason
         if auto:
             if state.reuse is None:
                 state.reuse = select_reuse_blocks(state.energies, variants.stack.chain_starts(),
                                                   self.xslim_config.always_compute_blocks,
                                                   self.xslim_config.block_threshold)
             reuse = state.reuse
-        else:
-            reuse = self.xslim_config.block_reuse
         return VariantKey(Variant.BLOCK, reuse=tuple(reuse)), reason

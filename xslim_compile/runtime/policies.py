@@ -4,6 +4,8 @@ from __future__ import annotations
 from statistics import median
 from typing import Sequence
 
+import torch
+
 from ..errors import ConfigError
 
 
@@ -37,3 +39,17 @@ def token_bucket(ratio: float, image_tokens: int) -> int:
         raise ConfigError(f"token_ratio={ratio} gives a bucket of {kept} tokens; allowed range is 1..{image_tokens} "
                          f"(the image tokens of this input)")
     return kept
+
+
+def first_float_tensor(kwargs: dict) -> torch.Tensor | None:
+    """The latent a denoiser is called on: `hidden_states` when present, else the first float input."""
+    value = kwargs.get("hidden_states")
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value
+    return next((v for v in kwargs.values() if isinstance(v, torch.Tensor) and v.is_floating_point()), None)
+
+
+def relative_change(current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """‖a − b‖₁ / ‖b‖₁ on the device (a 0-d tensor): the online controller's indicator."""
+    current, previous = current.detach().float(), previous.detach().float()
+    return (current - previous).abs().sum() / previous.abs().sum().clamp_min(1e-12)

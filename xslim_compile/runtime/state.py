@@ -14,6 +14,7 @@ class BranchState:
     finite: torch.Tensor | None = None          # device bool: every cache is finite
     energies: tuple[float, ...] | None = None   # host copy of the last full step's block_energy
     reuse: tuple[int, ...] | None = None        # blocks the automatic rule picked from those energies
+    last_input: torch.Tensor | None = None      # the previous call's latent (online indicator)
 
     def clear(self) -> None:
         self.calls = 0
@@ -22,6 +23,7 @@ class BranchState:
         self.finite = None
         self.energies = None
         self.reuse = None
+        self.last_input = None
 
     def store(self, produced: dict[str, torch.Tensor], replace: bool) -> None:
         """Take a step's caches: a full step replaces them all (block residuals and K/V belong to the

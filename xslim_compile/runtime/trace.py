@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,7 @@ class TraceRecord:
     variant: str         # "full" | "skip" | "block" | "token"
     reason: str
     detail: str = ""     # e.g. the reused blocks
+    signals: dict = field(default_factory=dict)  # controller values: indicator, estimate, err, ...
 
     def __str__(self) -> str:
         extra = f" [{self.detail}]" if self.detail else ""
@@ -29,8 +30,10 @@ class Trace(deque):
         return [r.variant for r in self]
 
     def table(self) -> str:
-        rows = [("call", "step", "branch", "variant", "detail", "reason")]
-        rows += [(str(r.call), str(r.step), r.branch, r.variant, r.detail, r.reason) for r in self]
+        rows = [("call", "step", "branch", "variant", "detail", "indicator", "err", "reason")]
+        fmt = lambda r, k: f"{r.signals[k]:.4f}" if k in r.signals else ""  # noqa: E731
+        rows += [(str(r.call), str(r.step), r.branch, r.variant, r.detail, fmt(r, "indicator"), fmt(r, "err"),
+                  r.reason) for r in self]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
