@@ -1,7 +1,7 @@
 """Quality and speed of acceleration methods on the reference model, against full compute, same seeds.
 
     python -m benchmarks.quality --samples 1000     # the full evaluation (hours on 2 CPU cores)
-    python -m benchmarks.quality --quick            # a smoke run of a few methods (about a minute)
+    python -m benchmarks.quality --quick            # a smoke run of a few methods (a few minutes)
 
 Every method generates the same (class, seed) pairs with DDIM-50 and batched CFG (step-count methods
 use fewer steps). Reported per method: wall-clock and FLOPs speedup over full compute (same process),
@@ -39,6 +39,10 @@ class Method:
     name: str
     num_steps: int = DEFAULT_STEPS
     schedule: tuple[str, ...] | None = None    # run through xslim_compile with this schedule
+    plan: str | None = None                    # a calibrated plan: preset "slow" | "fast"
+    online: bool = False                       # the plan's online controller instead of its schedule
+    target_speedup: float | None = None
+    controller: str | None = None              # an in-framework baseline: "teacache" | "delta_dit"
     hook: str | None = None                    # a diffusers cache hook: "fbcache" | "taylorseer"
     hook_settings: dict = field(default_factory=dict)
 
@@ -47,19 +51,28 @@ def all_methods() -> list[Method]:
     methods = [Method("full")]
     methods += [Method(f"steps_{n}", num_steps=n) for n in (25, 20, 10)]
     methods += [Method(f"uniform_{n}", schedule=tuple(uniform_schedule(DEFAULT_STEPS, n))) for n in (2, 3, 5)]
-    methods += [Method(f"xslim_{name}", schedule=tuple(released_schedule(name)))
+    methods += [Method(f"released_{name}", schedule=tuple(released_schedule(name)))
                 for name in ("step_slow", "polish_slow", "step_fast", "polish_fast")]
+    methods += [Method("xslim_slow", plan="slow"), Method("xslim_fast", plan="fast"),
+                Method("xslim_fast_online", plan="fast", online=True),
+                Method("xslim_target_3x", plan="fast", target_speedup=3.0),
+                Method("teacache_like", plan="fast", online=True, controller="teacache"),
+                Method("delta_dit_like", controller="delta_dit"),
+                Method("fbcache_like_0.1", controller="first_block", hook_settings={"threshold": 0.1})]
     methods += [Method("fbcache_0.05", hook="fbcache", hook_settings={"threshold": 0.05}),
                 Method("fbcache_0.1", hook="fbcache", hook_settings={"threshold": 0.1}),
                 Method("taylorseer_n5", hook="taylorseer", hook_settings={"cache_interval": 5})]
     return methods
 
 
-QUICK = ("full", "steps_20", "uniform_3", "xslim_step_fast", "fbcache_0.1")
+QUICK = ("full", "steps_20", "uniform_3", "xslim_fast", "fbcache_0.1")
+QUICK_SAMPLES = 10
+CALIBRATION_SEEDS = list(range(10_000, 10_010))  # never among the evaluation seeds
 
 
 class HookedDenoiser(nn.Module):
-    """A model carrying a diffusers cache hook, called the way pipelines call it (cache_context)."""
+    """A model carrying a diffusers cache hook, given the cache context pipelines set (DiT's class has
+    no CacheMixin, so the hook registry is driven directly, as CacheMixin.cache_context does)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -67,15 +80,55 @@ class HookedDenoiser(nn.Module):
 
     @contextmanager
     def generation(self, num_steps: int):
-        self.model._reset_stateful_cache()
+        from diffusers.hooks import HookRegistry
+
+        HookRegistry.check_if_exists_or_initialize(self.model).reset_stateful_hooks(recurse=True)
         yield self
 
     def forward(self, *args, **kwargs):
-        with self.model.cache_context("cond"):
+        from diffusers.hooks.hooks import CacheContext, _set_cache_context
+
+        _set_cache_context(self.model, CacheContext("cond"))
+        try:
             return self.model(*args, **kwargs)
+        finally:
+            _set_cache_context(self.model, None)
 
 
-def make_denoiser(method: Method, model: nn.Module) -> nn.Module:
+class Calibrations:
+    """Plans calibrated once per run on seeds outside the evaluation set."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model, self.plans = model, {}
+
+    def get(self, preset: str, online: bool = False, target: float | None = None) -> xs.Plan:
+        key = (preset, online, target)
+        if key not in self.plans:
+            labels = [i % NUM_CLASSES for i in range(len(CALIBRATION_SEEDS))]
+            self.plans[key] = xs.calibrate(self.model, run=lambda m: sample(m, labels, CALIBRATION_SEEDS),
+                                           preset=preset, online=online, target_speedup=target)
+        return self.plans[key]
+
+
+def make_denoiser(method: Method, model: nn.Module, plans: Calibrations) -> nn.Module:
+    from xslim_compile.plan import Variant
+    from xslim_compile.runtime.controller import EveryNController, FirstBlockController, TeaCacheController
+
+    if method.controller == "teacache":
+        settings = plans.get(method.plan, online=True).controller
+        controller = TeaCacheController(settings.crit, settings.ratio_curve, first_full=settings.first_full,
+                                        num_steps=DEFAULT_STEPS)
+        return xs.optimize(model, xs.XSlimConfig(check_finite=False), controller=controller)
+    if method.controller == "delta_dit":
+        layers = model.config.num_layers
+        controller = EveryNController(2, between=Variant.BLOCK, reuse=tuple(range(layers // 2, layers)))
+        return xs.optimize(model, xs.XSlimConfig(check_finite=False), controller=controller)
+    if method.controller == "first_block":
+        controller = FirstBlockController(method.hook_settings["threshold"], model.config.num_layers)
+        return xs.optimize(model, xs.XSlimConfig(check_finite=False), controller=controller)
+    if method.plan is not None:
+        plan = plans.get(method.plan, method.online, method.target_speedup)
+        return xs.optimize(model, xs.XSlimConfig(plan=plan, check_finite=False))
     if method.schedule is not None:
         return xs.optimize(model, xs.XSlimConfig(schedule=list(method.schedule), check_finite=False))
     if method.hook == "fbcache":
@@ -95,13 +148,22 @@ def make_denoiser(method: Method, model: nn.Module) -> nn.Module:
 
 
 def generate(denoiser, method: Method, labels: list[int], seeds: list[int], batch: int) -> tuple[np.ndarray, float]:
-    images, seconds = [], 0.0
-    for i in tqdm(range(0, len(labels), batch), desc=method.name, leave=False):
+    """Images of every (label, seed), and seconds per sample measured on warm batches: the first batch
+    pays for capture and building, so it is timed only when it is the only one (then it runs twice)."""
+    images, times = [], []
+    starts = list(range(0, len(labels), batch))
+    for i in tqdm(starts, desc=method.name, leave=False):
         start = time.perf_counter()
         x = sample(denoiser, labels[i:i + batch], seeds[i:i + batch], num_steps=method.num_steps)
-        seconds += time.perf_counter() - start
+        times.append((time.perf_counter() - start, len(x)))
         images.append(to_pixel_space(x))
-    return np.concatenate(images), seconds
+    if len(starts) == 1:
+        start = time.perf_counter()
+        sample(denoiser, labels[:batch], seeds[:batch], num_steps=method.num_steps)
+        times = [(time.perf_counter() - start, len(labels[:batch]))]
+    else:
+        times = times[1:]
+    return np.concatenate(images), sum(t for t, _ in times) / sum(n for _, n in times)
 
 
 def score(images: np.ndarray, labels: list[int], reference: np.ndarray | None, stats: dict, effnet) -> dict:
@@ -131,33 +193,39 @@ def main(argv=None) -> dict:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--methods", nargs="*", default=None, help="names to run (default: all)")
-    parser.add_argument("--quick", action="store_true", help=f"20 samples of {', '.join(QUICK)}")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SAMPLES} samples of {', '.join(QUICK)}")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.quick:
-        args.samples, args.methods = 20, list(QUICK)
+        args.samples, args.methods = QUICK_SAMPLES, list(QUICK)
     methods = [m for m in all_methods() if args.methods is None or m.name in args.methods]
     if not methods or methods[0].name != "full":
         methods.insert(0, Method("full"))
 
     model, stats, effnet = load_dit(), load_stats(), load_effnet()
+    plans = Calibrations(model)
     labels = [i % NUM_CLASSES for i in range(args.samples)]
     seeds = list(range(args.samples))
     rows, reference, full_seconds, full_flops = [], None, None, None
     for method in tqdm(methods, desc="methods"):
-        denoiser = make_denoiser(method, model)
-        sample(denoiser, labels[:1], seeds[:1], num_steps=method.num_steps)  # capture / warm-up
+        denoiser = make_denoiser(method, model, plans)
+        sample(denoiser, labels[:2], seeds[:2], num_steps=method.num_steps)  # capture / warm-up
         flops = count_flops(lambda: sample(denoiser, labels[:2], seeds[:2], num_steps=method.num_steps))
         images, seconds = generate(denoiser, method, labels, seeds, args.batch)
         if method.name == "full":
             reference, full_seconds, full_flops = images, seconds, flops
-        row = {"method": method.name, "steps": method.num_steps, "seconds": round(seconds, 2),
+        row = {"method": method.name, "steps": method.num_steps, "ms_per_sample": round(seconds * 1e3, 2),
                "speedup_wall": full_seconds / seconds, "speedup_flops": full_flops / flops}
+        if hasattr(denoiser, "trace"):
+            used = denoiser.trace.variants()[-DEFAULT_STEPS:]
+            row["variants"] = {v: used.count(v) for v in sorted(set(used))}
         row.update(score(images, labels, reference, stats, effnet))
         rows.append(row)
         tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
 
     result = {"benchmark": "quality", "machine": machine_name(), "torch": torch.__version__,
+              "plans": {f"{k[0]}{'_online' if k[1] else ''}{f'_target{k[2]}' if k[2] else ''}": p.to_dict()
+                        for k, p in plans.plans.items()},
               "samples": args.samples, "sampler": "DDIM, batched CFG", "model": "reference DiT (Fashion-MNIST)",
               "model_metadata": read_metadata(), "rows": rows}
     name = args.out or ("quality_quick" if args.quick else f"quality_{args.samples}")

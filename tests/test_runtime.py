@@ -252,3 +252,20 @@ def test_behaves_like_the_wrapped_model(dit):
     inputs = {k: v.double() if v.is_floating_point() else v for k, v in dit_inputs().items()}
     with torch.no_grad():
         assert rel_err(opt(**inputs).sample, model(**inputs).sample) <= 1e-10
+
+
+def test_first_block_caching_accepts_or_redoes_the_step(dit):
+    from tests.helpers import count_attention
+    from xslim_compile.runtime.controller import FirstBlockController
+
+    accepting = xs.optimize(dit, xs.XSlimConfig(), controller=FirstBlockController(1e9, num_blocks=4))
+    _generate(accepting, TIMESTEPS[:2])
+    ran = count_attention(accepting, **dit_inputs(timestep=TIMESTEPS[2]))
+    assert accepting.trace.variants() == ["full", "block", "block"]
+    assert ran == 1  # only the first block's attention ran
+    assert "first_block_change" in accepting.trace[-1].signals
+    redoing = xs.optimize(dit, xs.XSlimConfig(), controller=FirstBlockController(0.0, num_blocks=4))
+    outs = _generate(redoing, TIMESTEPS[:3])
+    assert redoing.trace.variants() == ["full", "full", "full"] and ">= 0.0: full" in redoing.trace[-1].reason
+    with torch.no_grad():
+        assert rel_err(outs[2].sample, dit(**dit_inputs(timestep=TIMESTEPS[2])).sample) <= 1e-5

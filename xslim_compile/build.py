@@ -93,7 +93,7 @@ class VariantBuilder:
             elif key.variant is Variant.SKIP:
                 passes = (SkipStack(),)
             elif key.variant is Variant.BLOCK:
-                passes = (ReuseBlocks(key.reuse, cache_dtype),)
+                passes = (ReuseBlocks(key.reuse, cache_dtype, key.probe),)
             else:
                 passes = (SelectTokens(self.token_plan, key.tokens, cache_dtype),)
             gm, _ = run_passes(copy_graph_module(self.base), self.ctx, passes)

@@ -1,7 +1,9 @@
 """The `block` variant: reused blocks compute h + r_l(cached); the other blocks run.
 
 Also returns `delta.<slot>` (O − I of this step), so that a skip after a block step reuses the freshest
-stack residual. Block residuals themselves stay those of the last full step.
+stack residual. Block residuals themselves stay those of the last full step. With probe=True it also
+returns `probe.residual.<l>.<slot>`, the fresh residual of the first block that runs: first-block
+caching (FBCache-like) compares it with the cached one to accept the step or redo it in full.
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ aten = torch.ops.aten
 
 
 class ReuseBlocks:
-    def __init__(self, reuse: Iterable[int], cache_dtype: torch.dtype | None = None) -> None:
-        self.reuse, self.cache_dtype = tuple(sorted(set(reuse))), cache_dtype
+    def __init__(self, reuse: Iterable[int], cache_dtype: torch.dtype | None = None, probe: bool = False) -> None:
+        self.reuse, self.cache_dtype, self.probe = tuple(sorted(set(reuse))), cache_dtype, probe
 
     def __call__(self, gm: fx.GraphModule, ctx: PassContext) -> PassResult:
         spec, nodes = gm.meta[STACK], nodes_by_name(gm)
@@ -45,6 +47,13 @@ class ReuseBlocks:
                 nodes[o].replace_all_uses_with(approx)
                 current[o] = approx
         named = emit_delta(gm, current)
+        computed = sorted(set(range(spec.num_blocks)) - set(self.reuse))
+        if self.probe and computed:
+            block = spec.blocks[computed[0]]
+            for s, (i, o) in enumerate(zip(block.inputs, block.outputs)):
+                if o is not None:
+                    r = call(gm, aten.sub.Tensor, nodes[o], current.get(i, nodes[i]))
+                    named.append((f"probe.residual.{block.index}.{spec.slots[s]}", r))
         add_outputs(gm, named)
         removed = remove_dead_code(gm)
         ran = {n.meta[BLOCK] for n in gm.graph.nodes if BLOCK in n.meta}

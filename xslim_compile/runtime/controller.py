@@ -28,6 +28,8 @@ class Decision:
     reuse: tuple[int, ...] | None = None     # BLOCK: None lets the runtime's rule pick
     token_ratio: float | None = None         # TOKEN: None uses XSlimConfig.token_ratio
     signals: Mapping[str, float] = field(default_factory=dict)
+    probe: float | None = None               # BLOCK: redo in full if the first block's residual changed
+                                             # by this much or more since the last full step
 
 
 class Controller(Protocol):
@@ -239,3 +241,23 @@ class EveryNController(_Stateless):
 
     def may_follow(self, step: StepInfo) -> frozenset[Variant]:
         return frozenset({self.between})
+
+
+class FirstBlockController(_Stateless):
+    """First-block residual caching (FBCache-like): each step computes the first block only and reuses
+    the cached residuals of all others; if the first block's residual changed by `threshold` or more
+    (relative L1, against the last full step), the runtime redoes the step in full."""
+
+    def __init__(self, threshold: float, num_blocks: int, first_full: int = 1) -> None:
+        self.threshold, self.first_full = threshold, first_full
+        self.reuse = tuple(range(1, num_blocks))
+
+    def decide(self, step: StepInfo) -> Decision:
+        last = step.num_steps is not None and step.step >= step.num_steps - 1
+        if step.step < self.first_full or last:
+            return Decision(Variant.FULL, "first/last step")
+        return Decision(Variant.BLOCK, f"first block only, unless it changed >= {self.threshold}", self.reuse,
+                        probe=self.threshold)
+
+    def may_follow(self, step: StepInfo) -> frozenset[Variant]:
+        return frozenset({Variant.BLOCK})

@@ -143,6 +143,9 @@ class OptimizedDenoiser(nn.Module):
         key, reason = self._choose(decision, info, state, variants, values)
         with torch.no_grad():
             outputs, caches = variants.get(key)(variants.tensors(leaves), state.caches)
+            if key.probe:
+                key, reason, outputs, caches = self._check_probe(decision, key, reason, info, state, variants,
+                                                                 leaves, outputs, caches, values)
         self.controller.commit(info, key.variant)
         state.store(caches, replace=key.variant is Variant.FULL)
         for observer in self.observers:
@@ -158,12 +161,26 @@ class OptimizedDenoiser(nn.Module):
             state.clear()  # the generation's last step: free its caches now
         return variants.unflatten(outputs)
 
+    def _check_probe(self, decision, key, reason, info, state, variants, leaves, outputs, caches, values):
+        """First-block caching: accept the block step if the first computed block's fresh residual is
+        within decision.probe of the cached one (one host read), else redo the step in full."""
+        changes = [relative_change(value, state.caches[name[len("probe."):]])
+                   for name, value in caches.items() if name.startswith("probe.")]
+        change = host.read_values([torch.stack(changes).max()])[0]
+        values["first_block_change"] = change
+        if change < decision.probe:
+            return key, f"first block changed {change:.3f} < {decision.probe}", outputs, caches
+        full = VariantKey(Variant.FULL, residuals=True)
+        outputs, caches = variants.get(full)(variants.tensors(leaves), state.caches)
+        return full, f"first block changed {change:.3f} >= {decision.probe}: full", outputs, caches
+
     def _record(self, info: StepInfo, key: VariantKey, reason: str, decision: Decision, values: dict) -> None:
         detail = (",".join(map(str, key.reuse)) if key.variant is Variant.BLOCK
                   else f"k={key.tokens}" if key.variant is Variant.TOKEN else "")
         signals = dict(decision.signals)
-        if "indicator" in values:
-            signals["indicator"] = values["indicator"]
+        for name in ("indicator", "first_block_change"):
+            if name in values:
+                signals[name] = values[name]
         self.trace.append(TraceRecord(self._calls, info.step, info.branch, key.variant.value, reason, detail,
                                       signals))
 
@@ -250,4 +267,4 @@ class OptimizedDenoiser(nn.Module):
                                                   self.xslim_config.always_compute_blocks,
                                                   self.xslim_config.block_threshold)
             reuse = state.reuse
-        return VariantKey(Variant.BLOCK, reuse=tuple(reuse)), reason
+        return VariantKey(Variant.BLOCK, reuse=tuple(reuse), probe=decision.probe is not None), reason

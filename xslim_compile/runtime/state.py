@@ -28,6 +28,7 @@ class BranchState:
     def store(self, produced: dict[str, torch.Tensor], replace: bool) -> None:
         """Take a step's caches: a full step replaces them all (block residuals and K/V belong to the
         last full step); any computed step moves the previous Δ to delta_prev (token scoring)."""
+        produced = {k: v for k, v in produced.items() if not k.startswith("probe.")}  # read once, not kept
         caches = dict(produced) if replace else {**self.caches, **produced}
         for name in produced:
             if name.startswith("delta.") and name in self.caches:

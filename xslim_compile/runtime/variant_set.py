@@ -23,10 +23,11 @@ class VariantKey:
     tokens: int = 0               # TOKEN: image tokens recomputed per sample
     residuals: bool = False       # FULL: also emit block residuals for a later block step
     kv: bool = False              # FULL: also emit attention K/V for a later token step
+    probe: bool = False           # BLOCK: also return the first computed block's fresh residual
 
     def __str__(self) -> str:
         if self.variant is Variant.BLOCK:
-            return f"block(reuse={list(self.reuse)})"
+            return f"block(reuse={list(self.reuse)}{', probe' if self.probe else ''})"
         if self.variant is Variant.TOKEN:
             return f"token(k={self.tokens})"
         return f"{self.variant}{'+residuals' if self.residuals else ''}{'+kv' if self.kv else ''}"
