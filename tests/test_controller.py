@@ -121,3 +121,17 @@ def test_schedule_and_plan_controllers():
     assert controller.decide(StepInfo(3, 5, "default")).token_ratio == 0.7
     assert [controller.decide(StepInfo(i, 9, "default")).variant for i in range(9)] == [F, S, S, S, B, S, T, S, F]
     assert [controller.decide(StepInfo(i, None, "default")).variant for i in range(5)] == [F, S, B, T, F]
+
+
+def test_accumulated_residual_block_rule():
+    from xslim_compile.runtime.policies import select_reuse_blocks
+
+    energies = [5.0, 5.0, 1.0, 1.0, 1.0, 3.0, 1.0, 1.0]
+    # first 2 blocks of each chain always run; running sums: b2 1, b3 2, b4 3 > 2.5 -> run (reset),
+    # b5 3 > 2.5 -> run, b6 1, b7 2
+    assert select_reuse_blocks(energies, chain_starts=[0], always_compute=2, threshold=2.5) == (2, 3, 6, 7)
+    # a second chain starting at block 4 restarts the always-computed prefix
+    assert select_reuse_blocks(energies, chain_starts=[0, 4], always_compute=2, threshold=2.5) == (2, 3, 6, 7)
+    assert select_reuse_blocks(energies, chain_starts=[0, 4], always_compute=3, threshold=2.5) == (3, 7)
+    # default threshold: the median of the sizes (0.4); sums 1.0 run, 0.4 reuse, 0.8 run, 0.4 reuse, 2.4 run
+    assert select_reuse_blocks([1.0, 0.4, 0.4, 0.4, 2.0], [0], 0) == (1, 3)
