@@ -71,3 +71,12 @@ def test_a_plan_runs_its_entries():
             opt(**dit_inputs(timestep=900.0 - 100 * t))
     assert opt.trace.variants() == _plan().variants(9)
     assert opt.trace[4].detail == "2,3" and opt.trace[6].detail == "k=8"
+
+
+def test_first_and_last_steps_stay_full_at_any_step_count():
+    plan = Plan(0.05, 0.15, entries=(PlanEntry(0.0, Variant.FULL), PlanEntry(0.5, Variant.FULL)),
+                first_full=3, last_full=True, source={"num_steps": 10})
+    for steps in (4, 10, 37):
+        variants = plan.variants(steps)
+        assert variants[:3] == ["full"] * 3 and variants[-1] == "full"
+    assert Plan.from_dict(plan.to_dict()) == plan

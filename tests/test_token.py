@@ -174,3 +174,58 @@ def test_token_error_is_below_skip_on_ddim_steps_of_the_reference_model(referenc
     for skip_error, token_error in zip(errors["skip"], errors["token"]):
         assert token_error < skip_error
         assert token_error > 0
+
+
+def test_a_second_token_step_ranks_the_rows_the_first_did_not_run(built_models):
+    b = built_models("flux")
+    n = b.variants.image_tokens
+    caches = _caches_of_other_inputs(b)
+    token = b.variants.get(VariantKey(Variant.TOKEN, tokens=n // 2))
+    score = lambda c: (c["delta.hidden_states"] - c["delta_prev.hidden_states"]).abs().mean(-1)  # noqa: E731
+    before = score(caches)
+    kept = before.topk(n // 2, dim=1).indices
+    with torch.no_grad():
+        _, produced = token(b.builder.args, caches)
+    after = score(produced)
+    not_kept = torch.ones_like(before, dtype=torch.bool).scatter(1, kept, False)
+    assert torch.allclose(after[not_kept], before[not_kept])  # their pending change still counts
+    assert (after[not_kept] > 0).all()
+
+
+def test_blocks_reading_model_inputs_directly():
+    """No embedder: the stream and a per-token table enter the blocks straight from the inputs."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q, self.k, self.v, self.o = (nn.Linear(8, 8) for _ in range(4))
+
+        def forward(self, h, pos):
+            x = h + pos
+            a = torch.nn.functional.scaled_dot_product_attention(self.q(x)[:, None], self.k(x)[:, None],
+                                                                 self.v(x)[:, None])
+            return h + self.o(a[:, 0])
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([Block() for _ in range(3)])
+
+        def forward(self, hidden_states, pos):
+            for block in self.blocks:
+                hidden_states = block(hidden_states, pos)
+            return (hidden_states * 2,)
+
+    torch.manual_seed(0)
+    model = Model().eval()
+    opt = xs.optimize(model, xs.XSlimConfig(schedule=["full", "full", "token", "skip", "block"], block_reuse=[1],
+                                            token_ratio=1.0))
+    pos = torch.randn(1, 10, 8)
+    for i in range(5):
+        x = torch.randn(2, 10, 8, generator=torch.Generator().manual_seed(i))
+        out = opt(x, pos)[0]
+        if i == 2:  # every token kept: exactly full compute
+            with torch.no_grad():
+                assert rel_err(out, model(x, pos)[0]) <= 1e-5
+    assert opt.trace.variants() == ["full", "full", "token", "skip", "block"]

@@ -98,6 +98,9 @@ class VariantBuilder:
                 passes = (SelectTokens(self.token_plan, key.tokens, cache_dtype),)
             gm, _ = run_passes(copy_graph_module(self.base), self.ctx, passes)
             self._graphs[key] = gm
+            blocks = [k for k in self._graphs if k.variant is Variant.BLOCK]
+            if len(blocks) > self.config.max_block_variants:  # as many as the runtime keeps compiled
+                del self._graphs[blocks[0]]
         return self._graphs[key]
 
     def _as_variant(self, key: VariantKey, run) -> CompiledVariant:

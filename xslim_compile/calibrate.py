@@ -6,12 +6,15 @@ Measured per step (averaged over generations and CFG branches):
 - the per-block residual sizes e_l (for the block-reuse set) and the share of the residual change held
   by the most-changed half of the image tokens (a concentrated change favours a token refresh).
 
-Presets set the lines from m = mean(err_t) over steps 1..T−1 (the U-shaped curve makes the middle
-steps far below m, so pushing up to m already skips most of the plateau):
-- "slow": warn = 1.0 m, crit = 2.5 warn, token refresh at 0.5 of the tokens;
-- "fast": warn = 2.0 m, crit = 2.0 warn, token refresh at 0.7.
-`target_speedup=` instead scales warn (crit/warn kept) until the ideal speedup, counted from the
-FLOPs of each variant on the calibration inputs, reaches the target.
+Both lines are in units of err_t: warn = s × m with m = mean(err_t) over steps 1..T−1, and
+crit = κ × warn. The scale s is the smallest that reaches an ideal speedup (counted from the FLOPs of
+each variant on the calibration inputs): the preset's, or `target_speedup=`. Presets follow the
+released modes' step-only speedups, so a preset means the same speed on every model and the curve
+decides where the computed steps go:
+- "slow": 3.0x ideal, κ = 2.5, token refreshes recompute 50% of the image tokens;
+- "fast": 4.5x ideal, κ = 2.0, token refreshes recompute 70%.
+A preset whose speedup the run cannot reach (few steps) takes the most it can, and says so in the
+plan's source; an explicit target_speedup that cannot be reached raises ConfigError.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .config import XSlimConfig
 from .errors import ConfigError
 from .plan import ControllerSettings, Plan, PlanEntry, Variant, config_hash, step_position
-from .runtime.controller import ScheduleController, StepInfo
+from .runtime.controller import ScheduleController, StepInfo, push_then_polish
 from .runtime.policies import relative_change, select_reuse_blocks
 
 logger = logging.getLogger(__name__)
@@ -35,13 +38,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Preset:
-    warn_factor: float
+    speedup: float          # ideal (FLOPs) speedup the lines are set for
     crit_over_warn: float
     token_ratio: float
 
 
-PRESETS = {"slow": Preset(1.0, 2.5, 0.5), "fast": Preset(2.0, 2.0, 0.7)}
+PRESETS = {"slow": Preset(3.0, 2.5, 0.5), "fast": Preset(4.5, 2.0, 0.7)}
 TOKEN_CONCENTRATION = 0.6   # share of the change in the top half of the tokens that favours a token refresh
+MAX_REFRESH_COST = 0.6      # a block refresh dearer than this (few blocks reusable) is no polish: run full
 FIRST_FULL = 4
 
 
@@ -136,45 +140,50 @@ def profile(target, inputs: Sequence[dict] | None = None, run: Callable | None =
             "generations": recorder.starts // max(1, len({b for b, _, _ in recorder.rows}))}
 
 
-def _costs(curves: dict, token_ratio: float) -> dict:
+def _costs(curves: dict, token_ratio: float, reuse_share: float) -> dict:
     """Relative cost per variant from FLOPs on the calibration inputs (full = 1)."""
     from .runtime.variant_set import VariantKey
 
     variants = curves["variants"]
     args = variants.builder.args
     full = variants.get(VariantKey(Variant.FULL, residuals=True))
-    _, caches = full(args, {})
-    total = _flops(lambda: full(args, {}))
     skip = variants.get(VariantKey(Variant.SKIP))
-    outside = _flops(lambda: skip(args, caches)) / total
-    return {"skip": outside, "token": outside + (1 - outside) * token_ratio, "stack": 1 - outside}
+    with torch.no_grad():
+        _, caches = full(args, {})
+        total = _flops(lambda: full(args, {}))
+        outside = _flops(lambda: skip(args, caches)) / total
+    return {"full": 1.0, "skip": outside, "token": outside + (1 - outside) * token_ratio,
+            "block": outside + (1 - outside) * (1 - reuse_share)}
 
 
-def _simulate(err: list, warn: float, crit: float, concentration: list, reuse_share: float, costs: dict,
-              token_ratio: float, max_skips: int) -> tuple[list[str], float]:
-    """The dual-threshold rule run on the measured curve: one variant per step and the ideal speedup."""
+def _refresh_kind(concentration: float | None, block_cost: float) -> str:
+    """The cheap refresh that fits a step: token where the change sits on few tokens, else block if
+    enough blocks are reusable to make it cheap, else none (the step stays full)."""
+    if (concentration or 0.0) >= TOKEN_CONCENTRATION:
+        return "token"
+    return "block" if block_cost <= MAX_REFRESH_COST else "full"
+
+
+def _simulate(err: list, warn: float, crit: float, kinds: list[str], costs: dict) -> tuple[list[str], float]:
+    """The controller's dual-threshold rule (push_then_polish) run on the measured curve: skip until the
+    err accumulated since the last computed step reaches warn, then a cheap refresh, and a full step
+    once the err since the last full step reaches crit. One variant per step and the ideal speedup."""
     steps = len(err)
-    plan, since_computed, since_full, skips = [], 0.0, 0.0, 0
+    plan, since_computed, since_full = [], 0.0, 0.0
     for t in range(steps):
         if t < FIRST_FULL or t == steps - 1 or err[t] is None:
             plan.append("full")
             since_computed = since_full = 0.0
-            skips = 0
             continue
         since_computed += err[t]
         since_full += err[t]
-        if since_full >= crit:
-            plan.append("full")
-            since_computed = since_full = skips = 0
-        elif since_computed >= warn or skips >= max_skips:
-            plan.append("token" if (concentration[t] or 0) >= TOKEN_CONCENTRATION else "block")
-            since_computed, skips = 0.0, 0
-        else:
-            plan.append("skip")
-            skips += 1
-    cost = {"full": 1.0, "skip": costs["skip"], "token": costs["token"],
-            "block": costs["skip"] + costs["stack"] * (1 - reuse_share)}
-    return plan, steps / sum(cost[v] for v in plan)
+        variant = push_then_polish(since_computed, since_full, warn, crit, kinds[t]).value
+        plan.append(variant)
+        if variant == "full":
+            since_computed = since_full = 0.0
+        elif variant != "skip":
+            since_computed = 0.0
+    return plan, steps / sum(costs[v] for v in plan)
 
 
 def calibrate(target, inputs: Sequence[dict] | None = None, run: Callable | None = None, preset: str = "fast",
@@ -197,38 +206,34 @@ def calibrate(target, inputs: Sequence[dict] | None = None, run: Callable | None
     plateau = [t for t in range(1, len(err)) if err[t] is not None and err[t] <= sorted(measured)[len(measured) // 2]]
     energies = [sum(curves["energies"][t][l] for t in plateau) / len(plateau) for l in range(stack.num_blocks)]
     reuse = select_reuse_blocks(energies, stack.chain_starts(), FIRST_FULL)
-    costs = _costs(curves, p.token_ratio)
-    max_skips = 6
+    costs = _costs(curves, p.token_ratio, len(reuse) / stack.num_blocks)
+    kinds = [_refresh_kind(c, costs["block"]) for c in curves["concentration"]]
+    max_skips = 12  # online only: a guard against an indicator that stays flat
 
     def lines(scale: float) -> tuple[float, float]:
         warn = scale * mean_err
         return warn, warn * p.crit_over_warn
 
     def speedup(scale: float) -> float:
-        return _simulate(err, *lines(scale), curves["concentration"], len(reuse) / stack.num_blocks, costs,
-                         p.token_ratio, max_skips)[1]
+        return _simulate(err, *lines(scale), kinds, costs)[1]
 
-    scale = p.warn_factor
-    if target_speedup is not None:
-        scale = _search_scale(speedup, target_speedup)
+    scale, note = _search_scale(speedup, target_speedup or p.speedup, strict=target_speedup is not None)
     warn, crit = lines(scale)
-    schedule, ideal = _simulate(err, warn, crit, curves["concentration"], len(reuse) / stack.num_blocks, costs,
-                                p.token_ratio, max_skips)
+    schedule, ideal = _simulate(err, warn, crit, kinds, costs)
     steps = curves["num_steps"]
     model = curves["model"]
     source = {
         "model_class": type(model).__name__, "config_hash": config_hash(model), "num_steps": steps,
         "sampler": type(getattr(target, "scheduler", None)).__name__ if hasattr(target, "scheduler") else "custom",
         "preset": preset, "target_speedup": target_speedup, "ideal_speedup": round(ideal, 4),
-        "thresholds": f"warn = {scale:.3f} x mean(err_t) = {warn:.5f}; crit = {p.crit_over_warn} x warn",
+        "thresholds": f"warn = {scale:.3f} x mean(err_t) = {warn:.5f}; crit = {p.crit_over_warn} x warn; {note}",
         "generations": curves["generations"], "costs": costs,
         "profile": {"err": err, "indicator": curves["indicator"], "concentration": curves["concentration"]},
     }
     if online:
         ratio = [(step_position(t, steps), err[t] / max(curves["indicator"][t], 1e-12))
                  for t in range(1, steps) if err[t] is not None]
-        refresh = [(step_position(t, steps), "token" if (curves["concentration"][t] or 0) >= TOKEN_CONCENTRATION
-                    else "block") for t in range(1, steps) if err[t] is not None]
+        refresh = [(step_position(t, steps), kinds[t]) for t in range(1, steps) if err[t] is not None]
         settings = ControllerSettings(warn, crit, tuple(ratio), tuple(refresh), p.token_ratio, FIRST_FULL, True,
                                       max_skips)
         return Plan(warn, crit, controller=settings, source=source)
@@ -236,18 +241,21 @@ def calibrate(target, inputs: Sequence[dict] | None = None, run: Callable | None
                               p.token_ratio if v == "token" else None)
                     for t, v in enumerate(schedule) if v != "skip")
     logger.info("calibrated %s plan: %s (ideal speedup %.2fx)", preset, schedule, ideal)
-    return Plan(warn, crit, entries=entries, source=source)
+    return Plan(warn, crit, entries=entries, source=source, first_full=FIRST_FULL, last_full=True)
 
 
-def _search_scale(speedup: Callable[[float], float], target: float) -> float:
+def _search_scale(speedup: Callable[[float], float], target: float, strict: bool) -> tuple[float, str]:
     """Smallest warn scale whose ideal speedup reaches the target (speedup grows with the scale)."""
     low, high = 0.0, 1.0
     while speedup(high) < target:
         high *= 2
         if high > 1e4:
-            raise ConfigError(f"target_speedup={target} is out of reach; the most this profile allows is "
-                              f"{speedup(high):.2f}x ideal")
+            best = speedup(high)
+            if strict:
+                raise ConfigError(f"target_speedup={target} is out of reach; the most this profile allows is "
+                                  f"{best:.2f}x ideal")
+            return high, f"the preset's {target}x ideal is out of reach: the most is {best:.2f}x"
     for _ in range(40):
         mid = (low + high) / 2
         low, high = (mid, high) if speedup(mid) < target else (low, mid)
-    return high
+    return high, f"set for {target}x ideal"

@@ -83,7 +83,8 @@ class XSlimConfig:
         """Whether this configuration may run the variant (decides what is built at capture)."""
         if self.plan is not None:
             if self.plan.controller is not None:
-                kinds = {kind for _, kind in self.plan.controller.refresh_curve} or {"block"}
-                return variant in {Variant.FULL, Variant.SKIP} | {Variant(k) for k in kinds}
-            return any(e.variant is variant for e in self.plan.entries)
+                kinds = {Variant(kind) for _, kind in self.plan.controller.refresh_curve} or {Variant.BLOCK}
+                return variant in {Variant.FULL, Variant.SKIP} | kinds
+            # a fixed plan skips every step no entry lands on
+            return variant is Variant.SKIP or any(e.variant is variant for e in self.plan.entries)
         return self.schedule is not None and variant in self.schedule

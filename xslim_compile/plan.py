@@ -74,7 +74,8 @@ class ControllerSettings:
     warn: float
     crit: float
     ratio_curve: tuple[tuple[float, float], ...]       # (τ, err_t / indicator_t) from calibration
-    refresh_curve: tuple[tuple[float, str], ...] = ()  # (τ, "block" | "token"): which refresh fits
+    refresh_curve: tuple[tuple[float, str], ...] = ()  # (τ, "block" | "token" | "full"): the refresh
+                                                       # that fits there ("full": none is cheap)
     token_ratio: float = 0.5
     first_full: int = 4        # first steps always full
     last_full: bool = True     # the last step always full
@@ -88,7 +89,8 @@ class Plan:
     Step mapping: a plan made for T0 steps stores positions τ = step / (T0 − 1). Run with T steps, an
     entry lands on the nearest step, τ × (T − 1) with halves rounded up; where two land on one step the
     stronger wins
-    (full > block > token); steps no entry lands on are skipped.
+    (full > block > token); steps no entry lands on are skipped. The first `first_full` steps and, with
+    last_full, the last step run full at any step count.
     """
 
     warn: float
@@ -96,6 +98,8 @@ class Plan:
     entries: tuple[PlanEntry, ...] | None = None
     controller: ControllerSettings | None = None
     source: dict = field(default_factory=dict)   # model_class, config_hash, num_steps, sampler, preset, ...
+    first_full: int = 0        # these first steps run full whatever the step count (absolute, not t/T)
+    last_full: bool = False    # and the last step
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -112,6 +116,9 @@ class Plan:
             i = min(num_steps - 1, max(0, int(entry.position * (num_steps - 1) + 0.5)))
             if STRENGTH[entry.variant] > STRENGTH[steps[i].variant]:
                 steps[i] = entry
+        forced = list(range(min(self.first_full, num_steps))) + ([num_steps - 1] if self.last_full else [])
+        for i in forced:
+            steps[i] = PlanEntry(steps[i].position, Variant.FULL)
         return steps
 
     def variants(self, num_steps: int) -> list[str]:
@@ -136,7 +143,8 @@ class Plan:
 
     # --- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:
-        out = {"schema": self.schema, "warn": self.warn, "crit": self.crit, "source": dict(self.source)}
+        out = {"schema": self.schema, "warn": self.warn, "crit": self.crit, "first_full": self.first_full,
+               "last_full": self.last_full, "source": dict(self.source)}
         if self.entries is not None:
             out["entries"] = [{k: (v.value if isinstance(v, Variant) else list(v) if isinstance(v, tuple) else v)
                                for k, v in asdict(e).items() if v is not None} for e in self.entries]
@@ -165,7 +173,7 @@ class Plan:
             c["refresh_curve"] = tuple((float(a), str(b)) for a, b in c.get("refresh_curve", ()))
             controller = ControllerSettings(**c)
         return cls(float(data["warn"]), float(data["crit"]), entries, controller, dict(data.get("source", {})),
-                   schema)
+                   int(data.get("first_full", 0)), bool(data.get("last_full", False)), schema)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

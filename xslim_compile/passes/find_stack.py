@@ -78,11 +78,6 @@ def _stack_spec(seq: list[list], model_name: str) -> StackSpec:
                      chain_paths=tuple(c[0].path.rpartition(".")[0] for c in seq), read_slots=())
 
 
-def _in_call(node: fx.Node, path: str) -> bool:
-    stack = node.meta.get("nn_module_stack") or {}
-    return any(entry[0] == path for entry in stack.values())
-
-
 class FindStack:
     """Tag block bodies (node.meta[BLOCK]) and store the StackSpec in gm.meta[STACK]."""
 
@@ -92,10 +87,12 @@ class FindStack:
             raise UnsupportedModelError(f"{ctx.model_name}: no block stack found; the compiler needs {CRITERION}")
         spec = _stack_spec(seq, ctx.model_name)
         nodes = {n.name: n for n in gm.graph.nodes}
-        for block in spec.blocks:
-            for node in gm.graph.nodes:
-                if node.op == "call_function" and _in_call(node, block.path):
-                    node.meta[BLOCK] = block.index
+        index_of = {block.path: block.index for block in spec.blocks}
+        for node in gm.graph.nodes:
+            stack = node.meta.get("nn_module_stack") or {}
+            found = [index_of[entry[0]] for entry in stack.values() if entry[0] in index_of]
+            if node.op == "call_function" and found:
+                node.meta[BLOCK] = found[0]
         _check_boundaries(spec, nodes, ctx.model_name)
         read = tuple(i for i, name in enumerate(spec.stack_outputs)
                      if name is not None and any(BLOCK not in u.meta for u in nodes[name].users))

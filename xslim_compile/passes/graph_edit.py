@@ -61,6 +61,12 @@ def call(gm: fx.GraphModule, target, *args, after: fx.Node | None = None, **kwar
         return gm.graph.call_function(target, args, kwargs)
 
 
+def latest(gm: fx.GraphModule, *nodes: fx.Node) -> fx.Node:
+    """Whichever of the nodes comes last in the graph: where a node using all of them may go."""
+    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    return max(nodes, key=order.__getitem__)
+
+
 def remove_dead_code(gm: fx.GraphModule) -> int:
     """Drop every node whose value is unused. Export marks SDPA and dropout impure (RNG), but in an
     inference graph nothing has side effects, and keeping them would keep the blocks they belong to."""

@@ -15,7 +15,8 @@ from torch import fx
 from ..errors import UnsupportedModelError
 from .base import PassContext, PassResult
 from .emit_caches import emit_delta
-from .graph_edit import BLOCK, STACK, add_cache_input, add_outputs, call, nodes_by_name, remove_dead_code
+from .graph_edit import (BLOCK, STACK, add_cache_input, add_outputs, call, latest, nodes_by_name,
+                         remove_dead_code)
 
 aten = torch.ops.aten
 
@@ -39,11 +40,8 @@ class ReuseBlocks:
                 h = current.get(i, nodes[i])
                 r = add_cache_input(gm, f"residual.{index}.{spec.slots[s]}", like=nodes[o])
                 if self.cache_dtype is not None:
-                    r = call(gm, aten._to_copy.default, r, after=h, dtype=nodes[o].meta["val"].dtype)
-                    h_at = r
-                else:
-                    h_at = h
-                approx = call(gm, aten.add.Tensor, h, r, after=h_at)
+                    r = call(gm, aten._to_copy.default, r, after=latest(gm, h, r), dtype=nodes[o].meta["val"].dtype)
+                approx = call(gm, aten.add.Tensor, h, r, after=latest(gm, h, r))
                 nodes[o].replace_all_uses_with(approx)
                 current[o] = approx
         named = emit_delta(gm, current)

@@ -8,7 +8,8 @@
 - In every attention whose keys carry image tokens, keys and values are the ones cached at the last
   full step with the fresh rows written in at their positions; queries come from the kept rows only.
 - After the stack the kept rows take their fresh output; the others take I + Δ_last (the skip
-  approximation). The step also returns its Δ = O − I.
+  approximation). The step also returns its Δ = O − I and delta_prev with only the kept rows moved
+  on, so that a second token step ranks the rows the first one did not run by their pending change.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from torch import fx
 from ..errors import ConfigError
 from .base import PassContext, PassResult
 from .emit_caches import emit_delta
-from .graph_edit import BLOCK, STACK, add_cache_input, add_outputs, call, nodes_by_name, remove_dead_code
+from .graph_edit import (BLOCK, STACK, add_cache_input, add_outputs, call, latest, nodes_by_name,
+                         remove_dead_code)
 from .token_axis import IMAGE, TokenAxis, TokenPlan
 
 aten = torch.ops.aten
@@ -76,8 +78,9 @@ class SelectTokens:
         layouts += [plan.axes[nodes[name].args[1].name] for name in plan.attention]
         for axis in layouts:  # built here, before any use, from the placeholders alone
             self._position_index(axis, emit)
+        self.ready = emit.after  # every later insertion goes after this (and after what it reads)
 
-        rows = _Emitter(gm, stack_in)
+        rows = _Emitter(gm, latest(gm, stack_in, self.ready))
         row_index = rows(aten.expand.default, rows(aten.unsqueeze.default, self.index, -1), [batch, k, width])
         kept = rows(aten.gather.default, stack_in, 1, row_index)
         stack_in.replace_all_uses_with(kept, delete_user_cb=lambda u: BLOCK in u.meta)
@@ -91,7 +94,10 @@ class SelectTokens:
         fresh_index = after(aten.expand.default, after(aten.unsqueeze.default, self.index, -1), [batch, k, width])
         merged = after(aten.scatter.src, approx, 1, fresh_index, stack_out)
         stack_out.replace_all_uses_with(merged, delete_user_cb=lambda u: BLOCK not in u.meta and u is not merged)
-        add_outputs(gm, emit_delta(gm, {stack_out.name: merged}))
+        # the rows that ran move their Δ to delta_prev; the others keep theirs, so that their pending
+        # change still ranks them at the next token step (instead of scoring zero)
+        moved = after(aten.scatter.src, previous, 1, fresh_index, after(aten.gather.default, delta, 1, fresh_index))
+        add_outputs(gm, emit_delta(gm, {stack_out.name: merged}) + [(f"delta_prev.{slot}", moved)])
         removed = remove_dead_code(gm)
         return PassResult(gm, modified=True, stats={"kept_tokens": k, "gathered_side_values": len(plan.meets),
                                                     "attention_with_cached_kv": len(plan.attention),
@@ -131,7 +137,7 @@ class SelectTokens:
             rank = len(node.meta["val"].shape)
             key = (side.name, rank, axis)
             if key not in done:
-                emit = _Emitter(gm, side)
+                emit = _Emitter(gm, latest(gm, side, self.ready))
                 shape = list(side.meta["val"].shape)
                 shape = [1] * (rank - len(shape)) + shape
                 x = emit(aten.view.default, side, shape)

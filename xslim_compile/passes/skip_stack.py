@@ -6,7 +6,7 @@ from torch import fx
 
 from ..errors import UnsupportedModelError
 from .base import PassContext, PassResult
-from .graph_edit import BLOCK, STACK, add_cache_input, call, nodes_by_name, remove_dead_code
+from .graph_edit import BLOCK, STACK, add_cache_input, call, latest, nodes_by_name, remove_dead_code
 
 aten = torch.ops.aten
 
@@ -17,7 +17,7 @@ class SkipStack:
         for s in spec.read_slots:
             o, i = nodes[spec.stack_outputs[s]], nodes[spec.stack_inputs[s]]
             delta = add_cache_input(gm, f"delta.{spec.slots[s]}", like=o)
-            approx = call(gm, aten.add.Tensor, i, delta, after=i)
+            approx = call(gm, aten.add.Tensor, i, delta, after=latest(gm, i, delta))
             o.replace_all_uses_with(approx)
         removed = remove_dead_code(gm)
         left = sorted({n.meta[BLOCK] for n in gm.graph.nodes if BLOCK in n.meta})

@@ -30,7 +30,7 @@ ELEMENTWISE = {
 SHAPE_FREE = {"flatten", "unflatten"}  # their size arguments never hold the token count
 RESHAPES = {"view", "reshape", "_unsafe_view", "expand"}
 SPLITS = {"split_with_sizes", "split", "chunk", "unbind"}
-NORMS = {"layer_norm": 1, "rms_norm": 1, "native_layer_norm": 1}
+NORMS = {"layer_norm": 1, "rms_norm": 1}
 ATTENTION = {"scaled_dot_product_attention"}
 
 
@@ -144,7 +144,7 @@ class _Analysis:
             return self.reshape(node)
         if op in SHAPE_FREE:
             return self.shape_free(node)
-        if op in ("transpose", "permute", "unsqueeze", "squeeze"):
+        if op in ("transpose", "permute", "unsqueeze", "squeeze", "select"):
             return self.move(node, op)
         if op in ("cat", "stack"):
             return self.concat(node, op)
@@ -239,6 +239,11 @@ class _Analysis:
         if op == "unsqueeze":
             dim = node.args[1] % rank_out
             return axis.moved(axis.dim + (1 if dim <= axis.dim else 0))
+        if op == "select":
+            dim = node.args[1] % rank_in
+            if dim == axis.dim:
+                raise self.error(node, "it picks one row of the token axis")
+            return axis.moved(axis.dim - (1 if dim < axis.dim else 0))
         dims = node.args[1] if len(node.args) > 1 else [d for d, s in enumerate(_shape(x)) if s == 1]
         dims = [d % rank_in for d in ([dims] if isinstance(dims, int) else dims) if _shape(x)[d % rank_in] == 1]
         if axis.dim in dims:
@@ -260,11 +265,11 @@ class _Analysis:
             if any(a is None for a in axes):
                 raise self.error(node, "it joins a token sequence with a value that is not one")
             return TokenAxis(dim, tuple(s for a in axes for s in a.segments))
-        if any(a is not None and a != first for a in axes):
-            raise self.error(node, "it joins values with different token layouts")
-        for index, (t, a) in enumerate(zip(tensors, axes)):
+        for t, a in zip(tensors, axes):
             if a is None:
                 raise self.error(node, f"operand {t.name} would need gathering inside a list")
+            if a != first:
+                raise self.error(node, "it joins values with different token layouts")
         return first
 
     def slice(self, node) -> TokenAxis:

@@ -6,12 +6,15 @@ commit(step, variant that ran). State is kept per CFG branch.
 """
 from __future__ import annotations
 
+import logging
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
 from ..errors import ConfigError
 from ..plan import ControllerSettings, Plan, PlanEntry, Variant, step_position
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,14 @@ class PlanController(ScheduleController):
         super().__init__(None)
         self.plan = plan
         self._by_steps: dict[int, tuple[PlanEntry, ...]] = {}
+        self._warned = False
 
     def entries_for(self, step: StepInfo) -> tuple[PlanEntry, ...]:
         total = step.num_steps or int(self.plan.source.get("num_steps", 0)) or None
+        if step.num_steps is None and not self._warned:
+            self._warned = True
+            logger.warning("the step count of this run is unknown; the plan assumes its calibration's %s "
+                           "steps (use opt.generation(num_steps) to tell it)", total)
         if total is None:
             raise ValueError("this plan needs the step count: use opt.generation(num_steps) or a pipeline "
                              "that passes num_inference_steps to cache_context, or store source['num_steps']")
@@ -119,6 +127,17 @@ def _interpolate(curve: Sequence[tuple[float, float]], x: float) -> float:
 
 def _nearest(curve: Sequence[tuple[float, str]], x: float, default: str) -> str:
     return min(curve, key=lambda p: abs(p[0] - x))[1] if curve else default
+
+
+def push_then_polish(since_computed: float, since_full: float, warn: float, crit: float, refresh: str) -> Variant:
+    """The dual-threshold rule, shared by the online controller and calibration. Arguments are the err
+    accumulated since the last computed / full step, this step included, and the refresh that fits
+    here ("block", "token", or "full" where no refresh is cheap)."""
+    if since_full >= crit:
+        return Variant.FULL
+    if since_computed >= warn:
+        return Variant(refresh)
+    return Variant.SKIP
 
 
 @dataclass
@@ -171,15 +190,18 @@ class DualThresholdController:
         computed, full = lines.since_computed + lines.estimate, lines.since_full + lines.estimate
         signals = {"estimate": lines.estimate, "err": computed, "err_since_full": full, "warn": s.warn,
                    "crit": s.crit}
-        if full >= s.crit:
-            return Decision(Variant.FULL, f"err {full:.3f} >= crit {s.crit:.3f}", signals=signals)
-        if computed >= s.warn or lines.skips >= s.max_skips:
-            kind = _nearest(s.refresh_curve, self._position(step), "block")
-            why = f"err {computed:.3f} >= warn {s.warn:.3f}" if computed >= s.warn else f"{lines.skips} skips in a row"
-            if kind == "token":
-                return Decision(Variant.TOKEN, f"{why}: token refresh", token_ratio=s.token_ratio, signals=signals)
-            return Decision(Variant.BLOCK, f"{why}: block refresh", signals=signals)
-        return Decision(Variant.SKIP, f"err {computed:.3f} < warn {s.warn:.3f}", signals=signals)
+        kind = _nearest(s.refresh_curve, self._position(step), "block")
+        variant = push_then_polish(computed, full, s.warn, s.crit, kind)
+        if variant is Variant.FULL and full >= s.crit:
+            return Decision(variant, f"err {full:.3f} >= crit {s.crit:.3f}", signals=signals)
+        if variant is Variant.SKIP and lines.skips < s.max_skips:
+            return Decision(variant, f"err {computed:.3f} < warn {s.warn:.3f}", signals=signals)
+        why = f"err {computed:.3f} >= warn {s.warn:.3f}" if computed >= s.warn else f"{lines.skips} skips in a row"
+        if kind == "full":
+            return Decision(Variant.FULL, f"{why}: no cheap refresh here", signals=signals)
+        if kind == "token":
+            return Decision(Variant.TOKEN, f"{why}: token refresh", token_ratio=s.token_ratio, signals=signals)
+        return Decision(Variant.BLOCK, f"{why}: block refresh", signals=signals)
 
     def commit(self, step: StepInfo, variant: Variant) -> None:
         lines = self._state(step)
@@ -198,7 +220,7 @@ class DualThresholdController:
 
     def may_follow(self, step: StepInfo) -> frozenset[Variant]:
         kinds = {kind for _, kind in self.settings.refresh_curve} or {"block"}
-        return frozenset({Variant.SKIP} | {Variant.TOKEN if k == "token" else Variant.BLOCK for k in kinds})
+        return frozenset({Variant.SKIP} | {Variant(k) for k in kinds} - {Variant.FULL})
 
 
 class TeaCacheController(DualThresholdController):

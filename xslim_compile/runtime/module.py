@@ -31,6 +31,10 @@ CONTEXT_FIELDS = ("step_index", "num_inference_steps", "timestep", "sigma")
 DEFAULT_BRANCH = "default"
 
 
+def state_branch_name(module: "OptimizedDenoiser", state: BranchState) -> str:
+    return next((name for name, s in module._states.items() if s is state), DEFAULT_BRANCH)
+
+
 def make_controller(config: XSlimConfig) -> Controller:
     plan = config.plan
     if plan is not None and plan.controller is not None:
@@ -54,12 +58,12 @@ class OptimizedDenoiser(nn.Module):
         self._build = build
         self._variant_sets: OrderedDict[InputSignature, VariantSet] = OrderedDict()
         self._states: dict[str, BranchState] = {}
-        self._last_signature: InputSignature | None = None
         self._branch: str | None = None
         self._context: dict = {}
         self._num_steps: int | None = None
         self._in_generation = False
         self._calls = 0
+        self._warned_repeat = False
 
     # --- looking like the wrapped model -------------------------------------------------------
     def __getattr__(self, name: str):
@@ -119,11 +123,11 @@ class OptimizedDenoiser(nn.Module):
     def forward(self, *args, **kwargs):
         kwargs = normalize_call(self.model, args, kwargs)
         leaves, signature = flatten_call(kwargs)
-        if signature != self._last_signature:
-            self.reset()
-            self._last_signature = signature
         branch = self._branch or DEFAULT_BRANCH
         state = self._states.setdefault(branch, BranchState())
+        if signature != state.signature:  # per branch: CFG branches may differ in shape
+            state.clear()
+            state.signature = signature
         step = self._known_step(state)
         wanted = {}
         timestep = kwargs.get("timestep")
@@ -147,11 +151,9 @@ class OptimizedDenoiser(nn.Module):
                 key, reason, outputs, caches = self._check_probe(decision, key, reason, info, state, variants,
                                                                  leaves, outputs, caches, values)
         self.controller.commit(info, key.variant)
-        state.store(caches, replace=key.variant is Variant.FULL)
+        state.store(caches, replace=key.variant is Variant.FULL, check_finite=self.xslim_config.check_finite)
         for observer in self.observers:
             observer(info, key, state, latent)
-        if caches and self.xslim_config.check_finite:
-            state.mark_finite()
         if self.controller.wants_indicator and latent is not None:
             state.last_input = latent.detach().clone()
         state.calls += 1
@@ -197,8 +199,15 @@ class OptimizedDenoiser(nn.Module):
         """Count calls; a timestep that goes back up starts a new generation for this branch."""
         t = values.get("timestep", float(timestep) if isinstance(timestep, (int, float)) else None)
         if t is not None and state.last_timestep is not None and t > state.last_timestep:
+            signature = state.signature
             state.clear()
+            state.signature = signature
             values = {}  # what was read belonged to the previous generation
+        elif t is not None and t == state.last_timestep and not self._warned_repeat:
+            self._warned_repeat = True
+            logger.warning("two consecutive calls in branch %r share timestep %s: if they are the two CFG "
+                           "branches, wrap each in opt.cache_context(name), or they share one cache and "
+                           "count as two steps", state_branch_name(self, state), t)
         state.last_timestep = t
         return state.calls, values
 
@@ -209,7 +218,8 @@ class OptimizedDenoiser(nn.Module):
         if state.finite is not None and self.xslim_config.check_finite:
             wanted["finite"] = state.finite.reshape(1)
         energies = state.caches.get("block_energy")
-        if energies is not None and state.energies is None and need_energies and self.xslim_config.block_reuse is None:
+        if (energies is not None and state.energies is None and state.reuse is None and need_energies
+                and self.xslim_config.block_reuse is None):
             wanted["energies"] = energies
         if not wanted:
             return {"read": 0.0}
@@ -262,6 +272,8 @@ class OptimizedDenoiser(nn.Module):
             ratio = decision.token_ratio if decision.token_ratio is not None else self.xslim_config.token_ratio
             return VariantKey(Variant.TOKEN, tokens=token_bucket(ratio, variants.image_tokens)), reason
         if auto:
+            # chosen once per generation (from its first full step's residual sizes), so that a
+            # generation builds one block variant, not one per full step
             if state.reuse is None:
                 state.reuse = select_reuse_blocks(state.energies, variants.stack.chain_starts(),
                                                   self.xslim_config.always_compute_blocks,
