@@ -5,7 +5,7 @@ import torch
 from tests.conftest import FAMILY_NAMES
 from tests.helpers import count_attention, rel_err
 from xslim_compile.errors import VerificationError
-from xslim_compile.passes.graph_edit import BLOCK
+from xslim_compile.passes.graph_edit import BLOCK, REGION
 from xslim_compile.plan import Variant
 from xslim_compile.runtime.variant_set import VariantKey
 
@@ -101,8 +101,13 @@ def test_stack_structure_of_each_family(built_models):
     assert dit.builder.stack.num_blocks == 4
     # DiT calls transformer_blocks[0].norm1.emb again after the loop: that call is epilogue, not block 0
     epilogue = [n for n in dit.builder.base.graph.nodes
-                if "embedding" in str(n.target) and BLOCK not in n.meta]
+                if n.op == "call_function" and "embedding" in str(n.target) and BLOCK not in n.meta]
     assert epilogue, "the post-loop conditioning embedding must stay outside the stack"
+    assert {n.meta[REGION] for n in epilogue} == {"epilogue"}
+    regions = {n.meta.get(REGION) for n in dit.builder.base.graph.nodes if n.op == "call_function"}
+    assert regions == {"prologue", "stack", "epilogue"}
+    patch_embed = next(n for n in dit.builder.base.graph.nodes if "conv2d" in str(n.target))
+    assert patch_embed.meta[REGION] == "prologue"
     assert flux.builder.stack.chain_paths == ("transformer_blocks", "single_transformer_blocks")
     assert flux.builder.stack.chain_starts() == (0, 2)
     assert set(flux.builder.stack.slots) == {"hidden_states", "encoder_hidden_states"}

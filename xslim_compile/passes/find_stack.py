@@ -13,7 +13,7 @@ from torch import fx
 from ..errors import UnsupportedModelError
 from ..layout import BlockSpec, StackSpec
 from .base import PassContext, PassResult
-from .graph_edit import BLOCK, STACK
+from .graph_edit import BLOCK, REGION, STACK
 
 CRITERION = ("a chain of at least two sibling submodules of one class (one nn.ModuleList), each "
              "consuming the previous one's hidden-state output")
@@ -100,9 +100,28 @@ class FindStack:
             raise UnsupportedModelError(f"{ctx.model_name}: nothing after the stack reads its output")
         spec = StackSpec(spec.slots, spec.blocks, spec.chain_paths, read)
         gm.meta[STACK] = spec
-        body = sum(1 for n in gm.graph.nodes if BLOCK in n.meta)
+        regions = _tag_regions(gm)
         return PassResult(gm, modified=False, stats={"blocks": spec.num_blocks, "chains": len(spec.chain_paths),
-                                                     "slots": len(spec.slots), "body_nodes": body})
+                                                     "slots": len(spec.slots), "body_nodes": regions["stack"],
+                                                     "prologue_nodes": regions["prologue"],
+                                                     "epilogue_nodes": regions["epilogue"]})
+
+
+def _tag_regions(gm: fx.GraphModule) -> dict[str, int]:
+    """node.meta[REGION]: "stack" (a block body), "prologue" (what the stack needs, computed before it)
+    or "epilogue" (the rest: what runs on the stack's output, or on nothing the stack needs)."""
+    needed: set[fx.Node] = set()
+    for node in reversed(list(gm.graph.nodes)):
+        if BLOCK in node.meta or node in needed:
+            needed.update(node.all_input_nodes)
+    counts = {"prologue": 0, "stack": 0, "epilogue": 0}
+    for node in gm.graph.nodes:
+        if node.op in ("placeholder", "get_attr", "output"):
+            continue
+        region = "stack" if BLOCK in node.meta else "prologue" if node in needed else "epilogue"
+        node.meta[REGION] = region
+        counts[region] += 1
+    return counts
 
 
 def _check_boundaries(spec: StackSpec, nodes: dict[str, fx.Node], model_name: str) -> None:

@@ -11,6 +11,7 @@ CACHE_OUTPUTS = "xslim_cache_outputs"  # gm.meta key: names of the cache outputs
 USER_OUTPUTS = "xslim_user_outputs"    # gm.meta key: how many outputs are the model's own
 STACK = "xslim_stack"                  # gm.meta key: the StackSpec
 BLOCK = "xslim_block"                  # node.meta key: global block index of a block-body node
+REGION = "xslim_region"                # node.meta key: "prologue" | "stack" | "epilogue"
 
 
 def copy_graph_module(gm: fx.GraphModule) -> fx.GraphModule:
