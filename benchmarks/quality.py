@@ -55,13 +55,15 @@ def all_methods() -> list[Method]:
                 for name in ("step_slow", "polish_slow", "step_fast", "polish_fast")]
     methods += [Method("xslim_slow", plan="slow"), Method("xslim_fast", plan="fast"),
                 Method("xslim_fast_online", plan="fast", online=True),
-                Method("xslim_target_3x", plan="fast", target_speedup=3.0),
+                Method("xslim_target_6x", plan="fast", target_speedup=6.0),
                 Method("teacache_like", plan="fast", online=True, controller="teacache"),
                 Method("delta_dit_like", controller="delta_dit"),
                 Method("fbcache_like_0.1", controller="first_block", hook_settings={"threshold": 0.1})]
     methods += [Method("fbcache_0.05", hook="fbcache", hook_settings={"threshold": 0.05}),
                 Method("fbcache_0.1", hook="fbcache", hook_settings={"threshold": 0.1}),
-                Method("taylorseer_n5", hook="taylorseer", hook_settings={"cache_interval": 5})]
+                # diffusers' default patterns end in "attn" and miss DiT's attn1: name its modules
+                Method("taylorseer_n5", hook="taylorseer", hook_settings={
+                    "cache_interval": 5, "cache_identifiers": [r"transformer_blocks\.\d+\.(attn1|ff)"]})]
     return methods
 
 
