@@ -26,9 +26,35 @@ DIT_CONFIG = dict(
 SCHEDULE_CONFIG = dict(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon")
 
 
+def initialize_like_dit(model: DiTTransformer2DModel) -> None:
+    """The DiT paper's initialisation (diffusers has none of its own: it loads pretrained weights):
+    Xavier linears, N(0, 0.02) embeddings, and adaLN-Zero: every block's modulation and the final
+    layer start at zero, so each block starts as the identity and training is stable and fast."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    proj = model.pos_embed.proj
+    torch.nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
+    torch.nn.init.zeros_(proj.bias)
+    for block in model.transformer_blocks:
+        emb = block.norm1.emb
+        torch.nn.init.normal_(emb.class_embedder.embedding_table.weight, std=0.02)
+        torch.nn.init.normal_(emb.timestep_embedder.linear_1.weight, std=0.02)
+        torch.nn.init.normal_(emb.timestep_embedder.linear_2.weight, std=0.02)
+        torch.nn.init.zeros_(block.norm1.linear.weight)
+        torch.nn.init.zeros_(block.norm1.linear.bias)
+    for layer in (model.proj_out_1, model.proj_out_2):
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+
+
 def build_dit() -> DiTTransformer2DModel:
-    """A randomly initialised reference DiT. Label dropout is done by the trainer (see train_dit)."""
+    """A reference DiT initialised as in the DiT paper. Label dropout is done by the trainer (see
+    train_dit)."""
     model = DiTTransformer2DModel(**DIT_CONFIG)
+    initialize_like_dit(model)
     for block in model.transformer_blocks:
         # diffusers drops labels independently in every block's embedder; the trainer drops them once
         # per sample instead, so that the null class means the same thing in every block.
