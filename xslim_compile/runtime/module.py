@@ -2,8 +2,10 @@
 
 Cost per call: at most one device-to-host read. It happens when the step position must be found from
 the timestep (no generation()/cache_context step index), when a reused cache must be checked for
-NaN/Inf (check_finite), or when the automatic block rule needs the last full step's residual sizes;
-all needed values are read together. With the position known and check_finite off, no read happens.
+NaN/Inf (check_finite), when the automatic block rule needs the residual sizes (once a generation),
+or for the online controller's indicator; all needed values are read together. With the position
+known, check_finite off and a plan, no read happens. (First-block caching reads once more, after
+its probe.)
 """
 from __future__ import annotations
 
@@ -29,10 +31,6 @@ logger = logging.getLogger(__name__)
 BuildFn = Callable[[nn.Module, dict, InputSignature, XSlimConfig], VariantSet]
 CONTEXT_FIELDS = ("step_index", "num_inference_steps", "timestep", "sigma")
 DEFAULT_BRANCH = "default"
-
-
-def state_branch_name(module: "OptimizedDenoiser", state: BranchState) -> str:
-    return next((name for name, s in module._states.items() if s is state), DEFAULT_BRANCH)
 
 
 def make_controller(config: XSlimConfig) -> Controller:
@@ -138,7 +136,7 @@ class OptimizedDenoiser(nn.Module):
             wanted["indicator"] = relative_change(latent, state.last_input)
         values = self._read(state, wanted) if wanted else {}
         if step is None:
-            step, values = self._step_from_timestep(state, timestep, values)
+            step, values = self._step_from_timestep(state, timestep, values, branch)
         variants = self._variants_for(signature, kwargs, fresh=state.calls == 0)
         info = StepInfo(step, self._context.get("num_inference_steps") or self._num_steps, branch)
         if "indicator" in values:
@@ -195,7 +193,7 @@ class OptimizedDenoiser(nn.Module):
             return int(index)
         return state.calls if self._in_generation else None
 
-    def _step_from_timestep(self, state: BranchState, timestep, values: dict) -> tuple[int, dict]:
+    def _step_from_timestep(self, state: BranchState, timestep, values: dict, branch: str) -> tuple[int, dict]:
         """Count calls; a timestep that goes back up starts a new generation for this branch."""
         t = values.get("timestep", float(timestep) if isinstance(timestep, (int, float)) else None)
         if t is not None and state.last_timestep is not None and t > state.last_timestep:
@@ -207,7 +205,7 @@ class OptimizedDenoiser(nn.Module):
             self._warned_repeat = True
             logger.warning("two consecutive calls in branch %r share timestep %s: if they are the two CFG "
                            "branches, wrap each in opt.cache_context(name), or they share one cache and "
-                           "count as two steps", state_branch_name(self, state), t)
+                           "count as two steps", branch, t)
         state.last_timestep = t
         return state.calls, values
 
