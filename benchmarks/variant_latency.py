@@ -41,6 +41,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--backend", default="eager", choices=["eager", "inductor"])
     parser.add_argument("--compile-mode", default=None)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="time only these variants (besides full); compiling each one costs a minute at 28 layers")
     parser.add_argument("--out", default=None, help="results file name (default from the settings)")
     args = parser.parse_args(argv)
 
@@ -64,6 +66,8 @@ def main(argv=None) -> dict:
     keys.update({f"block_{k}_of_{L}": VariantKey(Variant.BLOCK, reuse=reuse) for k, reuse in reuse_sets.items()})
     keys.update({f"token_{r}": VariantKey(Variant.TOKEN, tokens=round(r * 256)) for r in (0.5, 0.25)})
     keys.update({"full+residuals": VariantKey(Variant.FULL, residuals=True), "full+kv": VariantKey(Variant.FULL, kv=True)})
+    if args.only is not None:
+        keys = {name: key for name, key in keys.items() if name == "full" or name in args.only}
     runners = {name: (lambda key=key: variants.get(key)(tensors, caches)) for name, key in keys.items()}
     with torch.no_grad():
         for run in runners.values():

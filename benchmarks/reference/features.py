@@ -37,12 +37,12 @@ def load_effnet():
 
 @torch.no_grad()
 def effnet_features(model, images_uint8: np.ndarray, batch_size: int = 100, size: int = EFFNET_SIZE) -> np.ndarray:
-    out = []
+    out, device = [], next(model.parameters()).device
     for i in range(0, len(images_uint8), batch_size):
-        x = torch.from_numpy(images_uint8[i:i + batch_size]).float()[:, None] / 127.5 - 1.0
+        x = torch.from_numpy(images_uint8[i:i + batch_size]).to(device).float()[:, None] / 127.5 - 1.0
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         f = model.extract_features(x.repeat(1, 3, 1, 1))
-        out.append(f.mean(dim=(2, 3)).numpy())
+        out.append(f.mean(dim=(2, 3)).cpu().numpy())
     return np.concatenate(out)
 
 

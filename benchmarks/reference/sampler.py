@@ -5,6 +5,7 @@ DiT call signature, e.g. an `xslim_compile.optimize(...)` result.
 """
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from typing import Callable, Sequence
 
@@ -14,7 +15,10 @@ from tqdm import tqdm
 from .model import NULL_CLASS, sample_scheduler
 
 DEFAULT_STEPS = 50
-DEFAULT_GUIDANCE = 3.0
+# Measured on the step-6153 weights (1000 samples, DDIM-50): class accuracy 0.783 at scale 1.0, 0.645 at
+# 1.5, 0.452 at 2.0, 0.320 at 3.0; stronger guidance drives this small model off the data. Both CFG
+# branches still run, so the workload keeps CFG's shape. The variable lets an evaluation try another scale.
+DEFAULT_GUIDANCE = float(os.environ.get("REFERENCE_GUIDANCE", "1.0"))
 
 
 def initial_noise(seeds: Sequence[int], size: int = 32) -> torch.Tensor:
@@ -38,15 +42,17 @@ def sample(
         raise ValueError(f"class_labels and seeds differ in length: {len(labels)} vs {len(seeds)}")
     param = next(iter(transformer.parameters()), None) if hasattr(transformer, "parameters") else None
     dtype = param.dtype if param is not None else torch.float32
+    device = param.device if param is not None else torch.device("cpu")
     # an optimized module is told the step count, so that it needs no host read to know the position
     generation = transformer.generation(num_steps) if hasattr(transformer, "generation") else nullcontext()
     with generation:
-        return _denoise(transformer, labels, initial_noise(seeds), num_steps, guidance_scale, dtype, progress)
+        return _denoise(transformer, labels.to(device), initial_noise(seeds).to(device), num_steps, guidance_scale,
+                        dtype, progress)
 
 
 def _denoise(transformer, labels, x, num_steps, guidance_scale, dtype, progress) -> torch.Tensor:
     scheduler = sample_scheduler()
-    scheduler.set_timesteps(num_steps)
+    scheduler.set_timesteps(num_steps, device=x.device)
     both_labels = torch.cat([labels, torch.full_like(labels, NULL_CLASS)])
     for t in tqdm(scheduler.timesteps, desc="ddim", disable=not progress, leave=False):
         model_in = torch.cat([x, x]).to(dtype)
