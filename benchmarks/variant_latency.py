@@ -80,7 +80,8 @@ def main(argv=None) -> dict:
     outside = ratio["skip"]
     result = {
         "benchmark": "variant_latency", "machine": machine_name(device), "device": str(device),
-        "torch": torch.__version__, "backend": args.backend, "dtype": args.dtype,
+        "torch": torch.__version__, "backend": args.backend,
+        "compile_mode": args.compile_mode, "dtype": args.dtype,
         "model": {"class": "DiTTransformer2DModel", "hidden": 1152, "heads": 16, "head_dim": 72,
                   "layers": L, "tokens": 256, "batch": args.batch, "weights": "random"},
         "full_ms": round(full_s * 1e3, 3),

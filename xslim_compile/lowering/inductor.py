@@ -21,7 +21,7 @@ def lower_inductor(gm: fx.GraphModule, mode: str | None = None) -> Callable:
 
     def run(*args):
         # a CUDA graph replay overwrites its previous outputs, and the runtime keeps caches across
-        # calls: hand out copies (not verified on a GPU here)
+        # calls: hand out copies (on an H100, outputs held across a later generation stayed intact)
         torch.compiler.cudagraph_mark_step_begin()
         return tuple(out.clone() for out in compiled(*args))
 
