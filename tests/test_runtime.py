@@ -106,6 +106,16 @@ def test_cache_context_step_index_fixes_the_position(dit):
             pass
 
 
+def test_step_index_zero_starts_a_new_generation_that_keeps_its_caches(dit):
+    # no num_inference_steps: the first generation is never closed, step_index 0 starts the next one
+    opt = _optimize(dit, schedule=["full", "skip", "skip"], check_finite=False)
+    for _ in range(2):
+        for i, t in enumerate(TIMESTEPS[:3]):
+            with opt.cache_context("cond", step_index=i):
+                opt(**dit_inputs(timestep=t))
+    assert opt.trace.variants() == ["full", "skip", "skip"] * 2
+
+
 def test_return_dict_is_honoured(dit):
     opt = _optimize(dit)
     assert isinstance(opt(**dit_inputs()), Transformer2DModelOutput)

@@ -197,9 +197,7 @@ class OptimizedDenoiser(nn.Module):
         """Count calls; a timestep that goes back up starts a new generation for this branch."""
         t = values.get("timestep", float(timestep) if isinstance(timestep, (int, float)) else None)
         if t is not None and state.last_timestep is not None and t > state.last_timestep:
-            signature = state.signature
             state.clear()
-            state.signature = signature
             values = {}  # what was read belonged to the previous generation
         elif t is not None and t == state.last_timestep and not self._warned_repeat:
             self._warned_repeat = True

@@ -25,7 +25,6 @@ class BranchState:
         self.energies = None
         self.reuse = None
         self.last_input = None
-        self.signature = None
 
     def store(self, produced: dict[str, torch.Tensor], replace: bool, check_finite: bool) -> None:
         """Take a step's caches: a full step replaces them all (block residuals and K/V belong to the
