@@ -72,8 +72,6 @@ class VariantBuilder:
             self._token_plan = analyse_tokens(self.base, self.stack, self.name)
         return self._token_plan
 
-
-
     def _check_config(self) -> None:
         if self.config.plan is not None:
             self.config.plan.check_blocks(self.stack.num_blocks)

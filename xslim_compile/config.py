@@ -83,8 +83,7 @@ class XSlimConfig:
         """Whether this configuration may run the variant (decides what is built at capture)."""
         if self.plan is not None:
             if self.plan.controller is not None:
-                kinds = {Variant(kind) for _, kind in self.plan.controller.refresh_curve} or {Variant.BLOCK}
-                return variant in {Variant.FULL, Variant.SKIP} | kinds
+                return variant in {Variant.FULL, Variant.SKIP} | self.plan.controller.refreshes
             # a fixed plan skips every step no entry lands on
             return variant is Variant.SKIP or any(e.variant is variant for e in self.plan.entries)
         return self.schedule is not None and variant in self.schedule

@@ -81,6 +81,12 @@ class ControllerSettings:
     last_full: bool = True     # the last step always full
     max_skips: int = 6         # consecutive skips before a computed step is forced
 
+    @property
+    def refreshes(self) -> frozenset[Variant]:
+        """The variants the refresh curve may pick (block where the curve is empty, as the controller
+        defaults)."""
+        return frozenset(Variant(kind) for _, kind in self.refresh_curve) or frozenset({Variant.BLOCK})
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -88,8 +94,7 @@ class Plan:
 
     Step mapping: a plan made for T0 steps stores positions τ = step / (T0 − 1). Run with T steps, an
     entry lands on the nearest step, τ × (T − 1) with halves rounded up; where two land on one step the
-    stronger wins
-    (full > block > token); steps no entry lands on are skipped. The first `first_full` steps and, with
+    stronger wins (full > block > token); steps no entry lands on are skipped. The first `first_full` steps and, with
     last_full, the last step run full at any step count.
     """
 

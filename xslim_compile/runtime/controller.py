@@ -219,8 +219,7 @@ class DualThresholdController:
             lines.skips = 0
 
     def may_follow(self, step: StepInfo) -> frozenset[Variant]:
-        kinds = {kind for _, kind in self.settings.refresh_curve} or {"block"}
-        return frozenset({Variant.SKIP} | {Variant(k) for k in kinds} - {Variant.FULL})
+        return frozenset({Variant.SKIP} | (self.settings.refreshes - {Variant.FULL}))
 
 
 class TeaCacheController(DualThresholdController):

@@ -40,13 +40,14 @@ class CompiledVariant:
     cache_inputs: tuple[str, ...]
     cache_outputs: tuple[str, ...]
     num_user_outputs: int
-    cache_bytes: int = 0          # bytes of the caches its last call returned
+    cache_bytes: int | None = None  # bytes of the caches a call returns (static shapes: measured once)
 
     def __call__(self, tensors: list, caches: Mapping[str, torch.Tensor]) -> tuple[list, dict]:
         out = self.run(*tensors, *[caches[name] for name in self.cache_inputs])
         n = self.num_user_outputs
         produced = dict(zip(self.cache_outputs, out[n:]))
-        self.cache_bytes = sum(t.numel() * t.element_size() for t in produced.values())
+        if self.cache_bytes is None:
+            self.cache_bytes = sum(t.numel() * t.element_size() for t in produced.values())
         return list(out[:n]), produced
 
 
