@@ -222,6 +222,9 @@ def main(argv=None) -> dict:
     seeds = list(range(args.samples))
     rows, reference, full_seconds, full_flops = [], None, None, None
     name = args.out or ("quality_quick" if args.quick else f"quality_{args.samples}_{device.type}")
+    result = {"benchmark": "quality", "machine": machine_name(device), "torch": torch.__version__,
+              "samples": args.samples, "sampler": f"DDIM, batched CFG {DEFAULT_GUIDANCE}",
+              "model": "reference DiT (Fashion-MNIST)", "model_metadata": read_metadata(), "rows": rows}
     for method in tqdm(methods, desc="methods"):
         denoiser = make_denoiser(method, model, plans)
         sample(denoiser, labels[:2], seeds[:2], num_steps=method.num_steps)  # capture / warm-up
@@ -238,12 +241,9 @@ def main(argv=None) -> dict:
         rows.append(row)
         tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
         # written after every method, so that an interrupted run keeps what it measured
-        result = {"benchmark": "quality", "machine": machine_name(device), "torch": torch.__version__,
-                  "complete": len(rows) == len(methods),
-                  "plans": {f"{k[0]}{'_online' if k[1] else ''}{f'_target{k[2]}' if k[2] else ''}": p.to_dict()
-                            for k, p in plans.plans.items()},
-                  "samples": args.samples, "sampler": f"DDIM, batched CFG {DEFAULT_GUIDANCE}",
-                  "model": "reference DiT (Fashion-MNIST)", "model_metadata": read_metadata(), "rows": rows}
+        result["complete"] = len(rows) == len(methods)
+        result["plans"] = {f"{k[0]}{'_online' if k[1] else ''}{f'_target{k[2]}' if k[2] else ''}": p.to_dict()
+                           for k, p in plans.plans.items()}
         path = write_json(name, result)
     result["file"] = str(path.relative_to(RESULTS.parent.parent))
     print(format_table(rows))

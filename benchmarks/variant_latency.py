@@ -65,7 +65,8 @@ def main(argv=None) -> dict:
     keys = {"full": VariantKey(Variant.FULL), "skip": VariantKey(Variant.SKIP)}
     keys.update({f"block_{k}_of_{L}": VariantKey(Variant.BLOCK, reuse=reuse) for k, reuse in reuse_sets.items()})
     keys.update({f"token_{r}": VariantKey(Variant.TOKEN, tokens=round(r * 256)) for r in (0.5, 0.25)})
-    keys.update({"full+residuals": VariantKey(Variant.FULL, residuals=True), "full+kv": VariantKey(Variant.FULL, kv=True)})
+    keys.update({"full+residuals": VariantKey(Variant.FULL, residuals=True),
+                 "full+kv": VariantKey(Variant.FULL, kv=True)})
     if args.only is not None:
         keys = {name: key for name, key in keys.items() if name == "full" or name in args.only}
     runners = {name: (lambda key=key: variants.get(key)(tensors, caches)) for name, key in keys.items()}

@@ -82,8 +82,9 @@ def save_checkpoint(model, ema, opt, step: int, args, elapsed_min: float) -> dic
     ema.eval()
     accuracy = measure_class_accuracy(ema, args.eval_per_class, args.eval_steps)
     record = {"step": step, "class_accuracy": accuracy, "eval_samples": args.eval_per_class * NUM_CLASSES,
-              "eval_ddim_steps": args.eval_steps, "guidance": DEFAULT_GUIDANCE, "run_minutes": round(elapsed_min, 1), "lr": args.lr,
-              "batch": args.batch_size, "init": "dit-adaln-zero", "device": machine_name(args.device),
+              "eval_ddim_steps": args.eval_steps, "guidance": DEFAULT_GUIDANCE,
+              "run_minutes": round(elapsed_min, 1), "lr": args.lr, "batch": args.batch_size,
+              "init": "dit-adaln-zero", "device": machine_name(args.device),
               "time": time.strftime("%Y-%m-%d %H:%M:%S")}
     WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in ema.state_dict().items()}
@@ -109,7 +110,14 @@ def main(argv=None) -> None:
     # bf16 autocast ran 12x slower than fp32 on this machine's CPUs (no native bf16): off by default
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--log-every", type=int, default=1, help="steps between loss reads (each one syncs)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="only measure the committed weights' class accuracy (guidance: REFERENCE_GUIDANCE)")
     args = parser.parse_args(argv)
+    if args.evaluate:
+        accuracy = measure_class_accuracy(load_dit().to(args.device), args.eval_per_class, args.eval_steps)
+        print(json.dumps({"step": read_metadata().get("step"), "class_accuracy": accuracy, "guidance": DEFAULT_GUIDANCE,
+                          "eval_samples": args.eval_per_class * NUM_CLASSES, "eval_ddim_steps": args.eval_steps}))
+        return
 
     torch.set_num_threads(args.threads)
     images, labels = load_fashion_mnist("train")
