@@ -10,6 +10,7 @@ from torch.utils import _pytree as pytree
 from .capture import capture, find_block_candidates
 from .config import XSlimConfig
 from .errors import CacheHookError, ConfigError
+from .forecast import WEIGHTS, Estimator, forecast_weights
 from .lowering import lower
 from .passes import PassContext, run_passes
 from .passes.emit_caches import EmitCaches
@@ -89,11 +90,11 @@ class VariantBuilder:
                 kv = self.token_plan.attention if key.kv else ()
                 passes = (EmitCaches(residuals=key.residuals, kv_nodes=kv, cache_dtype=cache_dtype),)
             elif key.variant is Variant.SKIP:
-                passes = (SkipStack(),)
+                passes = (SkipStack(key.history),)
             elif key.variant is Variant.BLOCK:
                 passes = (ReuseBlocks(key.reuse, cache_dtype, key.probe),)
             else:
-                passes = (SelectTokens(self.token_plan, key.tokens, cache_dtype),)
+                passes = (SelectTokens(self.token_plan, key.tokens, cache_dtype, key.history),)
             gm, _ = run_passes(copy_graph_module(self.base), self.ctx, passes)
             self._graphs[key] = gm
             blocks = [k for k in self._graphs if k.variant is Variant.BLOCK]
@@ -133,8 +134,15 @@ class VariantBuilder:
         full_key = VariantKey(Variant.FULL, residuals=key.variant is Variant.BLOCK, kv=key.variant is Variant.TOKEN)
         want, caches = self._run_full(full_key)
         for name, value in list(caches.items()):
-            if name.startswith("delta."):  # any previous Δ will do for scoring
-                caches["delta_prev." + name[len("delta."):]] = torch.zeros_like(value)
+            if name.startswith("delta."):
+                slot = name[len("delta."):]
+                # any previous Δ will do for scoring; a forecast from a constant history is exact
+                # for any weights that sum to one (every estimator's do)
+                caches[f"delta_prev.{slot}"] = value if key.history > 1 else torch.zeros_like(value)
+                caches[f"delta_prev2.{slot}"] = value
+        if key.history > 1:
+            weights = forecast_weights(Estimator("check", key.history), 9, (6, 3, 1))  # far extrapolation
+            caches[WEIGHTS] = torch.tensor(weights, dtype=torch.float32, device=value.device)
         with torch.no_grad():
             got, _ = variant(self.args, caches)
         full_gm = self.graph(full_key)
@@ -163,7 +171,8 @@ def build_variant_set(model: nn.Module, kwargs: dict, signature: InputSignature,
         builder.token_plan  # a model whose attention cannot be rewritten fails here, by name
     variants.get(VariantKey(Variant.FULL, residuals=config.uses(Variant.BLOCK), kv=config.uses(Variant.TOKEN)))
     if config.uses(Variant.SKIP):
-        variants.get(VariantKey(Variant.SKIP))
+        for order in config.forecast_orders():
+            variants.get(VariantKey(Variant.SKIP, history=order))
     if config.uses(Variant.BLOCK) and config.block_reuse is not None:
         variants.get(VariantKey(Variant.BLOCK, reuse=config.block_reuse))
     if config.uses(Variant.TOKEN):

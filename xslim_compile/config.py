@@ -6,6 +6,8 @@ from typing import Sequence
 
 import torch
 
+from .errors import ConfigError
+from .forecast import ESTIMATORS, get_estimator
 from .plan import Plan, Variant, parse_schedule
 
 BACKENDS = ("eager", "inductor", "tensorrt")
@@ -13,7 +15,7 @@ BACKENDS = ("eager", "inductor", "tensorrt")
 
 def _expect(condition: bool, field_name: str, value, expected: str) -> None:
     if not condition:
-        raise ValueError(f"XSlimConfig.{field_name}={value!r} is invalid: expected {expected}")
+        raise ConfigError(f"XSlimConfig.{field_name}={value!r} is invalid: expected {expected}")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class XSlimConfig:
     always_compute_blocks: the first blocks of every stack that the automatic rule always runs.
     token_ratio: share of the image tokens a "token" step recomputes (a static bucket of
         round(ratio × N) tokens per sample; the others take the skip approximation).
+    estimator: how a skipped step (and a token step's other rows) estimates the stack residual where
+        the schedule or plan entry does not say: "reuse" (the last computed Δ, the paper's), "taylor1" /
+        "taylor2" (extrapolated from the last two / three computed steps), "damped" (half of taylor1's
+        change). Calibrated plans choose one per skip span.
     cache_dtype: keep block residuals and attention K/V caches in this dtype (torch.bfloat16 or
         torch.float16) instead of the model's; None keeps the model's.
     backend: "eager" (the rewritten ATen graphs run as they are), "inductor" (torch.compile per variant,
@@ -48,6 +54,7 @@ class XSlimConfig:
     block_threshold: float | None = None
     always_compute_blocks: int = 4
     token_ratio: float = 0.5
+    estimator: str = "reuse"
     cache_dtype: torch.dtype | None = None
     backend: str = "eager"
     compile_mode: str | None = None
@@ -72,6 +79,7 @@ class XSlimConfig:
                 "always_compute_blocks", self.always_compute_blocks, "an integer >= 0")
         _expect(isinstance(self.token_ratio, (int, float)) and 0 < self.token_ratio <= 1, "token_ratio",
                 self.token_ratio, "a share of the image tokens in (0, 1]")
+        _expect(self.estimator in ESTIMATORS, "estimator", self.estimator, f"one of {', '.join(map(repr, ESTIMATORS))}")
         _expect(self.cache_dtype in (None, torch.bfloat16, torch.float16, torch.float32), "cache_dtype",
                 self.cache_dtype, "None, torch.bfloat16, torch.float16 or torch.float32")
         _expect(self.backend in BACKENDS, "backend", self.backend, f"one of {', '.join(map(repr, BACKENDS))}")
@@ -87,3 +95,11 @@ class XSlimConfig:
             # a fixed plan skips every step no entry lands on
             return variant is Variant.SKIP or any(e.variant is variant for e in self.plan.entries)
         return self.schedule is not None and variant in self.schedule
+
+    def estimators(self) -> set[str]:
+        """Every estimator a step may use under this configuration."""
+        return {self.estimator} | (self.plan.estimators() if self.plan is not None else set())
+
+    def forecast_orders(self) -> list[int]:
+        """History lengths of those estimators (which skip graphs to build up front)."""
+        return sorted({get_estimator(name).order for name in self.estimators()})

@@ -32,12 +32,16 @@ def output_node(gm: fx.GraphModule) -> fx.Node:
     return next(n for n in reversed(gm.graph.nodes) if n.op == "output")
 
 
-def add_cache_input(gm: fx.GraphModule, name: str, like: fx.Node) -> fx.Node:
-    """A placeholder after the last one, carrying the shape/dtype metadata of `like`."""
+def add_cache_input(gm: fx.GraphModule, name: str, like: fx.Node | None) -> fx.Node:
+    """A placeholder after the last one, carrying the shape/dtype metadata of `like`; the existing one
+    when the graph already has this cache input."""
+    target = name.replace(".", "_")
+    if name in gm.meta.get(CACHE_INPUTS, ()):
+        return next(n for n in gm.graph.nodes if n.op == "placeholder" and n.target == target)
     last = [n for n in gm.graph.nodes if n.op == "placeholder"][-1]
     with gm.graph.inserting_after(last):
-        node = gm.graph.placeholder(name.replace(".", "_"))
-    if "val" in like.meta:
+        node = gm.graph.placeholder(target)
+    if like is not None and "val" in like.meta:
         node.meta["val"] = like.meta["val"]
     gm.meta[CACHE_INPUTS] = tuple(gm.meta.get(CACHE_INPUTS, ())) + (name,)
     return node

@@ -7,9 +7,12 @@
 - Side values meeting the token axis (RoPE tables) are gathered at the kept positions.
 - In every attention whose keys carry image tokens, keys and values are the ones cached at the last
   full step with the fresh rows written in at their positions; queries come from the kept rows only.
-- After the stack the kept rows take their fresh output; the others take I + Δ_last (the skip
-  approximation). The step also returns its Δ = O − I and delta_prev with only the kept rows moved
-  on, so that a second token step ranks the rows the first one did not run by their pending change.
+- After the stack the kept rows take their fresh output; the others take I + Δ̂ (the skip
+  approximation: Δ_last, or with history > 1 the forecast of passes/forecast.py). The step returns
+  its Δ = O − I. With history 1 it also returns delta_prev with only the kept rows moved on, so that
+  a second token step ranks the rows the first one did not run by their pending change; with a
+  forecast the other rows' Δ moves along the forecast, which ranks them by its increment, and the
+  runtime rolls the whole history as after any computed step.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from torch import fx
 from ..errors import ConfigError
 from .base import PassContext, PassResult
 from .emit_caches import emit_delta
+from .forecast import add_forecast
 from .graph_edit import (BLOCK, STACK, add_cache_input, add_outputs, call, latest, nodes_by_name,
                          remove_dead_code)
 from .token_axis import IMAGE, TokenAxis, TokenPlan
@@ -48,8 +52,8 @@ class _Emitter:
 
 
 class SelectTokens:
-    def __init__(self, plan: TokenPlan, kept: int, cache_dtype: torch.dtype | None = None) -> None:
-        self.plan, self.kept, self.cache_dtype = plan, kept, cache_dtype
+    def __init__(self, plan: TokenPlan, kept: int, cache_dtype: torch.dtype | None = None, history: int = 1) -> None:
+        self.plan, self.kept, self.cache_dtype, self.history = plan, kept, cache_dtype, history
 
     def __call__(self, gm: fx.GraphModule, ctx: PassContext) -> PassResult:
         plan, k = self.plan, self.kept
@@ -67,7 +71,8 @@ class SelectTokens:
 
         delta = add_cache_input(gm, f"delta.{slot}", like=stack_out)
         previous = add_cache_input(gm, f"delta_prev.{slot}", like=stack_out)
-        emit = _Emitter(gm, previous)
+        forecast = add_forecast(gm, slot, stack_out, self.history)
+        emit = _Emitter(gm, latest(gm, previous, forecast))
         score = emit(aten.mean.dim, emit(aten.abs.default, emit(aten.sub.Tensor, delta, previous)), [-1])
         top = emit(aten.topk.default, score, k, 1)
         chosen = emit(aten.sort.default, emit(operator.getitem, top, 1), 1)
@@ -90,17 +95,21 @@ class SelectTokens:
         self._attend_to_cached_keys(gm, nodes)
 
         after = _Emitter(gm, stack_out)
-        approx = after(aten.add.Tensor, stack_in, delta)
+        approx = after(aten.add.Tensor, stack_in, forecast)
         fresh_index = after(aten.expand.default, after(aten.unsqueeze.default, self.index, -1), [batch, k, width])
         merged = after(aten.scatter.src, approx, 1, fresh_index, stack_out)
         stack_out.replace_all_uses_with(merged, delete_user_cb=lambda u: BLOCK not in u.meta and u is not merged)
-        # the rows that ran move their Δ to delta_prev; the others keep theirs, so that their pending
-        # change still ranks them at the next token step (instead of scoring zero)
-        moved = after(aten.scatter.src, previous, 1, fresh_index, after(aten.gather.default, delta, 1, fresh_index))
-        add_outputs(gm, emit_delta(gm, {stack_out.name: merged}) + [(f"delta_prev.{slot}", moved)])
+        named = emit_delta(gm, {stack_out.name: merged})
+        if self.history == 1:
+            # the rows that ran move their Δ to delta_prev; the others keep theirs, so that their pending
+            # change still ranks them at the next token step (instead of scoring zero)
+            moved = after(aten.scatter.src, previous, 1, fresh_index,
+                          after(aten.gather.default, delta, 1, fresh_index))
+            named.append((f"delta_prev.{slot}", moved))
+        add_outputs(gm, named)
         removed = remove_dead_code(gm)
         return PassResult(gm, modified=True, stats={"kept_tokens": k, "gathered_side_values": len(plan.meets),
-                                                    "attention_with_cached_kv": len(plan.attention),
+                                                    "attention_with_cached_kv": len(plan.attention), "history": self.history,
                                                     "removed_nodes": removed})
 
     def _position_index(self, axis: TokenAxis, emit: _Emitter) -> fx.Node:

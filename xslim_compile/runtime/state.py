@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..forecast import HISTORY
+from .policies import relative_change
+
 
 @dataclass
 class BranchState:
@@ -12,40 +15,84 @@ class BranchState:
     last_timestep: float | None = None
     caches: dict[str, torch.Tensor] = field(default_factory=dict)
     finite: torch.Tensor | None = None          # device bool: every cache is finite
+    history_finite: torch.Tensor | None = None  # device bool: the residual history a full step kept is
     energies: tuple[float, ...] | None = None   # host copy of the last full step's block_energy
     reuse: tuple[int, ...] | None = None        # blocks the automatic rule picked from those energies
     last_input: torch.Tensor | None = None      # the previous call's latent (online indicator)
+    computed: tuple | None = None               # (latent, output) of the last computed step
+    rate: torch.Tensor | None = None            # EasyCache's k: output change / latent change between
+                                                # the last two computed steps (device scalar)
     signature: object | None = None             # the input signature of this branch's calls
+    history: list[int] = field(default_factory=list)  # steps of delta, delta_prev, delta_prev2 (newest
+                                                # first) that a forecast may use
+    depth: int = 2                              # residuals kept: 2 (token scoring) or 3 (taylor2)
 
     def clear(self) -> None:
         self.calls = 0
         self.last_timestep = None
         self.caches = {}
         self.finite = None
+        self.history_finite = None
         self.energies = None
         self.reuse = None
         self.last_input = None
+        self.computed = None
+        self.rate = None
+        self.history = []
 
-    def store(self, produced: dict[str, torch.Tensor], replace: bool, check_finite: bool) -> None:
+    def store(self, produced: dict[str, torch.Tensor], replace: bool, check_finite: bool, step: int) -> None:
         """Take a step's caches: a full step replaces them all (block residuals and K/V belong to the
-        last full step); a computed step moves the previous Δ to delta_prev (token scoring) unless it
-        returns its own delta_prev (a token step keeps the pending score of the rows it did not run)."""
+        last full step); every computed step rolls the residual history delta -> delta_prev ->
+        delta_prev2. A token step that returns its own delta_prev (rows it did not run keep their
+        pending score) leaves only its own Δ as a clean forecast point."""
         produced = {k: v for k, v in produced.items() if not k.startswith("probe.")}  # read once, not kept
-        caches = dict(produced) if replace else {**self.caches, **produced}
-        for name in produced:
-            rolled = "delta_prev." + name[len("delta."):]
-            if name.startswith("delta.") and name in self.caches and rolled not in produced:
-                caches[rolled] = self.caches[name]
+        old = self.caches
+        caches = dict(produced) if replace else {**old, **produced}
+        slots = [name[len("delta."):] for name in produced if name.startswith("delta.")]
+        mixed = any(f"delta_prev.{slot}" in produced for slot in slots)
+        rolled = []
+        for slot in slots:
+            if f"delta_prev.{slot}" in produced:
+                caches.pop(f"delta_prev2.{slot}", None)
+                continue
+            older = [old.get(f"{prefix}.{slot}") for prefix in HISTORY[:self.depth - 1]]
+            for prefix, value in zip(HISTORY[1:self.depth], older):
+                if value is None:
+                    caches.pop(f"{prefix}.{slot}", None)
+                else:
+                    caches[f"{prefix}.{slot}"] = value
+                    rolled.append(value)
+        if slots:
+            self.history = [step] if mixed else ([step] + self.history)[:self.depth]
         if replace:
             self.energies = None
         self.caches = caches
         if check_finite and produced:
-            # delta_prev only ranks tokens: a NaN there picks other rows but puts no NaN in any value
+            # a mixed delta_prev only ranks tokens: a NaN there picks other rows but puts no NaN in any value
             flags = [torch.isfinite(t).all() for name, t in produced.items()
                      if t.is_floating_point() and not name.startswith("delta_prev.")]
-            if not replace and self.finite is not None:
+            if replace:  # history a forecast may read survives a full step: checked on its own, so that
+                # a NaN there only turns forecasts into reuse
+                kept = [torch.isfinite(t).all() for t in rolled if t.is_floating_point()]
+                self.history_finite = torch.stack(kept).all() if kept else None
+            elif self.finite is not None:
                 flags.append(self.finite)
             self.finite = torch.stack(flags).all() if flags else self.finite
+
+    def update_rate(self, latent: torch.Tensor, output: torch.Tensor | None) -> None:
+        """After a computed step: k = (relative output change) / (relative latent change) since the last
+        computed step, on the device (read with the next call's indicator)."""
+        if output is None:
+            return
+        output = output.detach().clone()
+        if self.computed is not None:
+            (x, o) = self.computed
+            self.rate = relative_change(output, o) / relative_change(latent, x).clamp_min(1e-12)
+        self.computed = (latent, output)
+
+    def forecast_points(self) -> int:
+        """How many residuals of the history a forecast may read now."""
+        return len(self.history)
 
     def has(self, prefix: str) -> bool:
         return any(name.startswith(prefix) for name in self.caches)

@@ -24,12 +24,16 @@ class VariantKey:
     residuals: bool = False       # FULL: also emit block residuals for a later block step
     kv: bool = False              # FULL: also emit attention K/V for a later token step
     probe: bool = False           # BLOCK: also return the first computed block's fresh residual
+    history: int = 1              # SKIP/TOKEN: residuals the forecast reads (1: reuse the last one)
 
     def __str__(self) -> str:
         if self.variant is Variant.BLOCK:
             return f"block(reuse={list(self.reuse)}{', probe' if self.probe else ''})"
+        forecast = f", history={self.history}" if self.history > 1 else ""
         if self.variant is Variant.TOKEN:
-            return f"token(k={self.tokens})"
+            return f"token(k={self.tokens}{forecast})"
+        if self.variant is Variant.SKIP:
+            return f"skip({forecast[2:]})" if forecast else "skip"
         return f"{self.variant}{'+residuals' if self.residuals else ''}{'+kv' if self.kv else ''}"
 
 
