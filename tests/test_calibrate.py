@@ -64,7 +64,7 @@ def test_fast_plan_beats_uniform_reuse_and_fewer_steps_at_matched_speed(referenc
     every = math.ceil(ideal)                      # uniform reuse at least as fast in the ideal
     steps = math.floor(50 / ideal)                # step-count reduction at least as fast
     uniform = uniform_schedule(50, every)
-    assert 50 / uniform.count("full") >= ideal * 0.95 and 50 / steps >= ideal
+    assert 50 / uniform.count("full") >= ideal * 0.9 and 50 / steps >= ideal
     plan_opt = xs.optimize(reference, xs.XSlimConfig(plan=fast_plan))
     uniform_opt = xs.optimize(reference, xs.XSlimConfig(schedule=uniform))
     scores = {

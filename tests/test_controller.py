@@ -45,7 +45,7 @@ def test_the_reasons_name_the_lines():
     info = StepInfo(5, 12, "default")
     controller.observe(info, {"indicator": 0.05})
     decision = controller.decide(info)
-    assert decision.variant is S and decision.reason == "err 0.050 < warn 0.100"
+    assert decision.variant is S and decision.reason == "err 0.05 < warn 0.1"
     assert decision.signals["err"] == pytest.approx(0.05) and decision.signals["warn"] == 0.1
 
 

@@ -15,6 +15,7 @@ _EXPORTS = {
     "PlanEntry": "plan",
     "ControllerSettings": "plan",
     "calibrate": "calibrate",
+    "profile": "profiling",
     "plot_trace": "report",
     "XSlimError": "errors",
     "CaptureError": "errors",

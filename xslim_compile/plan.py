@@ -4,11 +4,12 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import ConfigError
+from .forecast import get_estimator
 
 
 class Variant(str, enum.Enum):
@@ -47,7 +48,8 @@ def count_computed(schedule: Sequence[Variant]) -> int:
 
 
 # --- plans: schedules and controller settings as versioned data --------------------------------
-SCHEMA_VERSION = 1
+# 2: entries carry the estimator of their span, controller settings an estimator, plans their costs
+SCHEMA_VERSION = 2
 STRENGTH = {Variant.FULL: 3, Variant.BLOCK: 2, Variant.TOKEN: 1, Variant.SKIP: 0}
 
 
@@ -64,6 +66,12 @@ class PlanEntry:
     variant: Variant
     reuse: tuple[int, ...] | None = None   # BLOCK: reused blocks (None: the automatic rule)
     token_ratio: float | None = None       # TOKEN: share of image tokens recomputed
+    estimator: str | None = None           # forecast of this step's approximate rows (token) and of the
+                                           # skips after it, up to the next entry (None: the config's)
+
+    def __post_init__(self) -> None:
+        if self.estimator is not None:
+            get_estimator(self.estimator)
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,9 @@ class ControllerSettings:
     first_full: int = 4        # first steps always full
     last_full: bool = True     # the last step always full
     max_skips: int = 6         # consecutive skips before a computed step is forced
+    estimator: str = "reuse"   # forecast of skipped steps (and of a token step's other rows)
+    indicator: str = "latent"  # "latent": the latent's relative change; "easycache": times the rate k
+                               # (output change / latent change) of the last two computed steps
 
     @property
     def refreshes(self) -> frozenset[Variant]:
@@ -94,8 +105,9 @@ class Plan:
 
     Step mapping: a plan made for T0 steps stores positions τ = step / (T0 − 1). Run with T steps, an
     entry lands on the nearest step, τ × (T − 1) with halves rounded up; where two land on one step the
-    stronger wins (full > block > token); steps no entry lands on are skipped. The first `first_full` steps and, with
-    last_full, the last step run full at any step count.
+    stronger wins (full > block > token); steps no entry lands on are skipped, with the estimator of
+    the entry before them. The first `first_full` steps and, with last_full, the last step run full at
+    any step count. `costs` are the relative step costs the plan was made with (full = 1).
     """
 
     warn: float
@@ -105,6 +117,7 @@ class Plan:
     source: dict = field(default_factory=dict)   # model_class, config_hash, num_steps, sampler, preset, ...
     first_full: int = 0        # these first steps run full whatever the step count (absolute, not t/T)
     last_full: bool = False    # and the last step
+    costs: dict = field(default_factory=dict)    # variant name -> cost relative to full, as planned with
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -123,8 +136,21 @@ class Plan:
                 steps[i] = entry
         forced = list(range(min(self.first_full, num_steps))) + ([num_steps - 1] if self.last_full else [])
         for i in forced:
-            steps[i] = PlanEntry(steps[i].position, Variant.FULL)
+            steps[i] = PlanEntry(steps[i].position, Variant.FULL, estimator=steps[i].estimator)
+        estimator = None
+        for i, entry in enumerate(steps):
+            if entry.variant is Variant.SKIP:
+                steps[i] = replace(entry, estimator=estimator)
+            else:
+                estimator = entry.estimator
         return steps
+
+    def estimators(self) -> set[str]:
+        """Every estimator the plan may run."""
+        names = {e.estimator for e in self.entries or () if e.estimator is not None}
+        if self.controller is not None:
+            names.add(self.controller.estimator)
+        return names
 
     def variants(self, num_steps: int) -> list[str]:
         return [e.variant.value for e in self.schedule(num_steps)]
@@ -148,8 +174,8 @@ class Plan:
 
     # --- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:
-        out = {"schema": self.schema, "warn": self.warn, "crit": self.crit, "first_full": self.first_full,
-               "last_full": self.last_full, "source": dict(self.source)}
+        out = {"schema": SCHEMA_VERSION, "warn": self.warn, "crit": self.crit, "first_full": self.first_full,
+               "last_full": self.last_full, "costs": dict(self.costs), "source": dict(self.source)}
         if self.entries is not None:
             out["entries"] = [{k: (v.value if isinstance(v, Variant) else list(v) if isinstance(v, tuple) else v)
                                for k, v in asdict(e).items() if v is not None} for e in self.entries]
@@ -166,11 +192,11 @@ class Plan:
         if not isinstance(schema, int) or schema > SCHEMA_VERSION or schema < 1:
             raise ConfigError(f"Plan schema {schema!r} is not supported; this xslim_compile reads schema "
                              f"1..{SCHEMA_VERSION} (a newer plan needs a newer xslim_compile)")
-        entries = None
+        entries = None  # schema 1 has no estimators (its plans reuse Δ) and no costs
         if "entries" in data:
             entries = tuple(PlanEntry(float(e["position"]), parse_variant(e["variant"]),
                                       tuple(e["reuse"]) if e.get("reuse") is not None else None,
-                                      e.get("token_ratio")) for e in data["entries"])
+                                      e.get("token_ratio"), e.get("estimator")) for e in data["entries"])
         controller = None
         if "controller" in data:
             c = dict(data["controller"])
@@ -178,7 +204,8 @@ class Plan:
             c["refresh_curve"] = tuple((float(a), str(b)) for a, b in c.get("refresh_curve", ()))
             controller = ControllerSettings(**c)
         return cls(float(data["warn"]), float(data["crit"]), entries, controller, dict(data.get("source", {})),
-                   int(data.get("first_full", 0)), bool(data.get("last_full", False)), schema)
+                   int(data.get("first_full", 0)), bool(data.get("last_full", False)),
+                   dict(data.get("costs", {})), schema)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

@@ -8,12 +8,12 @@ COLOURS = {"full": "#d62728", "block": "#ff7f0e", "token": "#2ca02c", "skip": "#
 
 def plot_trace(trace, path: str | Path, branch: str | None = None, title: str | None = None) -> Path:
     """Draw one generation of a trace (the last `step 0` onwards, one branch) to a PNG: the variant of
-    every step, and where the controller recorded them, the accumulated error with warn and crit."""
+    every step, and where the controller recorded them, the accumulated error with warn and crit (for a
+    calibrated plan: the error calibration predicted at each position). The global matplotlib backend
+    is left alone (the figure is drawn on its own Agg canvas)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError as e:
         raise ImportError("plot_trace needs matplotlib (pip install matplotlib)") from e
     records = [r for r in trace if branch is None or r.branch == branch]
@@ -24,8 +24,9 @@ def plot_trace(trace, path: str | Path, branch: str | None = None, title: str | 
     start = max(i for i, r in enumerate(records) if r.step == 0) if any(r.step == 0 for r in records) else 0
     records = records[start:]
     steps = [r.step for r in records]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True,
-                                      gridspec_kw={"height_ratios": [1, 3]})
+    fig = Figure(figsize=(10, 4.5))
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 3]})
     top.bar(steps, [1] * len(steps), width=1.0, color=[COLOURS.get(r.variant, "k") for r in records])
     top.set_yticks([])
     from matplotlib.patches import Patch
@@ -44,9 +45,10 @@ def plot_trace(trace, path: str | Path, branch: str | None = None, title: str | 
     for key, style in (("warn", "--"), ("crit", ":")):
         levels = [r.signals[key] for r in records if key in r.signals]
         if levels:
-            bottom.axhline(levels[-1], ls=style, color="k", lw=1, label=f"{key} {levels[-1]:.3f}")
+            bottom.axhline(levels[-1], ls=style, color="k", lw=1, label=f"{key} {levels[-1]:.3g}")
     bottom.set_xlabel("denoising step")
-    bottom.set_ylabel("relative change")
+    predicted = any(r.reason.startswith("plan at") for r in records)
+    bottom.set_ylabel("predicted final error" if predicted else "estimated error")
     if err or estimate:
         bottom.legend(fontsize=8)
     fig.suptitle(title or f"xslim_compile trace, branch {branch!r}", y=0.99)
@@ -54,5 +56,4 @@ def plot_trace(trace, path: str | Path, branch: str | None = None, title: str | 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

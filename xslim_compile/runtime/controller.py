@@ -33,6 +33,7 @@ class Decision:
     signals: Mapping[str, float] = field(default_factory=dict)
     probe: float | None = None               # BLOCK: redo in full if the first block's residual changed
                                              # by this much or more since the last full step
+    estimator: str | None = None             # SKIP/TOKEN: the forecast (None: XSlimConfig.estimator)
 
 
 class Controller(Protocol):
@@ -74,7 +75,8 @@ class ScheduleController(_Stateless):
         if step.step >= len(entries):
             return Decision(Variant.FULL, f"past the schedule's {len(entries)} entries")
         entry = entries[step.step]
-        return Decision(entry.variant, f"schedule[{step.step}]", entry.reuse, entry.token_ratio)
+        return Decision(entry.variant, f"schedule[{step.step}]", entry.reuse, entry.token_ratio,
+                        estimator=entry.estimator)
 
     def may_follow(self, step: StepInfo) -> frozenset[Variant]:
         """Variants scheduled after this step and before the next full one: what caches must serve."""
@@ -110,8 +112,18 @@ class PlanController(ScheduleController):
 
     def decide(self, step: StepInfo) -> Decision:
         decision = super().decide(step)
-        return Decision(decision.variant, f"plan at t/T={step_position(step.step, len(self.entries_for(step))):.2f}",
-                        decision.reuse, decision.token_ratio)
+        position = step_position(step.step, len(self.entries_for(step)))
+        return Decision(decision.variant, f"plan at t/T={position:.2f}", decision.reuse, decision.token_ratio,
+                        signals=self._predicted(position), estimator=decision.estimator)
+
+    def _predicted(self, position: float) -> dict:
+        """The calibration's predicted error at this position, both lines (for plot_trace)."""
+        curves = self.plan.source.get("predicted") or {}
+        since_computed, since_full = curves.get("since_computed"), curves.get("since_full")
+        if not since_computed:
+            return {}
+        i = min(len(since_computed) - 1, int(position * (len(since_computed) - 1) + 0.5))
+        return {"err": since_computed[i], "err_since_full": since_full[i], "warn": self.plan.warn, "crit": self.plan.crit}
 
 
 def _interpolate(curve: Sequence[tuple[float, float]], x: float) -> float:
@@ -159,6 +171,7 @@ class DualThresholdController:
         if not settings.warn < settings.crit:
             raise ConfigError(f"ControllerSettings.warn={settings.warn!r} must be below crit={settings.crit!r}")
         self.settings, self.default_steps = settings, num_steps
+        self.indicator_kind = settings.indicator
         self._lines: dict[str, _Lines] = {}
 
     def reset(self) -> None:
@@ -193,14 +206,16 @@ class DualThresholdController:
         kind = _nearest(s.refresh_curve, self._position(step), "block")
         variant = push_then_polish(computed, full, s.warn, s.crit, kind)
         if variant is Variant.FULL and full >= s.crit:
-            return Decision(variant, f"err {full:.3f} >= crit {s.crit:.3f}", signals=signals)
+            return Decision(variant, f"err {full:.3g} >= crit {s.crit:.3g}", signals=signals)
         if variant is Variant.SKIP and lines.skips < s.max_skips:
-            return Decision(variant, f"err {computed:.3f} < warn {s.warn:.3f}", signals=signals)
-        why = f"err {computed:.3f} >= warn {s.warn:.3f}" if computed >= s.warn else f"{lines.skips} skips in a row"
+            return Decision(variant, f"err {computed:.3g} < warn {s.warn:.3g}", signals=signals,
+                            estimator=s.estimator)
+        why = f"err {computed:.3g} >= warn {s.warn:.3g}" if computed >= s.warn else f"{lines.skips} skips in a row"
         if kind == "full":
             return Decision(Variant.FULL, f"{why}: no cheap refresh here", signals=signals)
         if kind == "token":
-            return Decision(Variant.TOKEN, f"{why}: token refresh", token_ratio=s.token_ratio, signals=signals)
+            return Decision(Variant.TOKEN, f"{why}: token refresh", token_ratio=s.token_ratio, signals=signals,
+                            estimator=s.estimator)
         return Decision(Variant.BLOCK, f"{why}: block refresh", signals=signals)
 
     def commit(self, step: StepInfo, variant: Variant) -> None:
@@ -238,8 +253,8 @@ class TeaCacheController(DualThresholdController):
         err = lines.since_full + lines.estimate
         signals = {"estimate": lines.estimate, "err": err}
         if err >= s.warn:
-            return Decision(Variant.FULL, f"err {err:.3f} >= threshold {s.warn:.3f}", signals=signals)
-        return Decision(Variant.SKIP, f"err {err:.3f} < threshold {s.warn:.3f}", signals=signals)
+            return Decision(Variant.FULL, f"err {err:.3g} >= threshold {s.warn:.3g}", signals=signals)
+        return Decision(Variant.SKIP, f"err {err:.3g} < threshold {s.warn:.3g}", signals=signals)
 
     def may_follow(self, step: StepInfo) -> frozenset[Variant]:
         return frozenset({Variant.SKIP})

@@ -3,7 +3,8 @@
 Cost per call: at most one device-to-host read. It happens when the step position must be found from
 the timestep (no generation()/cache_context step index), when a reused cache must be checked for
 NaN/Inf (check_finite), when the automatic block rule needs the residual sizes (once a generation),
-or for the online controller's indicator; all needed values are read together. With the position
+or for the online controller's indicator (the latent's relative change, times EasyCache's rate k when
+the controller asks for it); all needed values are read together. With the position
 known, check_finite off and a plan, no read happens. (First-block caching reads once more, after
 its probe.)
 """
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..config import XSlimConfig
+from ..forecast import WEIGHTS, forecast_weights, get_estimator
 from ..plan import Variant
 from . import host
 from .controller import Controller, Decision, DualThresholdController, PlanController, ScheduleController, StepInfo
@@ -53,6 +55,7 @@ class OptimizedDenoiser(nn.Module):
         self.controller = controller or make_controller(config)
         self.trace = Trace(config.trace_limit)
         self.observers: list[Callable] = []  # called after each call: (step info, variant key, state, latent)
+        self.last_outputs: list = []
         self._build = build
         self._variant_sets: OrderedDict[InputSignature, VariantSet] = OrderedDict()
         self._states: dict[str, BranchState] = {}
@@ -62,6 +65,11 @@ class OptimizedDenoiser(nn.Module):
         self._in_generation = False
         self._calls = 0
         self._warned_repeat = False
+        # residuals each branch keeps: 2 for token scoring and two-point forecasts, 3 for taylor2
+        self._depth = max(2, *config.forecast_orders(), getattr(self.controller, "forecast_order", 1))
+        self._weights: dict[tuple, torch.Tensor] = {}   # forecast weights on the device, by value
+        self._extra: dict[str, torch.Tensor] = {}       # this call's non-cache graph inputs
+        self._forecast_detail = ""                      # this call's estimator, for the trace
 
     # --- looking like the wrapped model -------------------------------------------------------
     def __getattr__(self, name: str):
@@ -122,7 +130,7 @@ class OptimizedDenoiser(nn.Module):
         kwargs = normalize_call(self.model, args, kwargs)
         leaves, signature = flatten_call(kwargs)
         branch = self._branch or DEFAULT_BRANCH
-        state = self._states.setdefault(branch, BranchState())
+        state = self._states.setdefault(branch, BranchState(depth=self._depth))
         if signature != state.signature:  # per branch: CFG branches may differ in shape
             state.clear()
             state.signature = signature
@@ -134,6 +142,8 @@ class OptimizedDenoiser(nn.Module):
         latent = first_float_tensor(kwargs)
         if self.controller.wants_indicator and state.last_input is not None and latent is not None:
             wanted["indicator"] = relative_change(latent, state.last_input)
+            if getattr(self.controller, "indicator_kind", "latent") == "easycache" and state.rate is not None:
+                wanted["indicator"] = wanted["indicator"] * state.rate
         values = self._read(state, wanted) if wanted else {}
         if step is None:
             step, values = self._step_from_timestep(state, timestep, values, branch)
@@ -142,18 +152,24 @@ class OptimizedDenoiser(nn.Module):
         if "indicator" in values:
             self.controller.observe(info, {"indicator": values["indicator"]})
         decision = self.controller.decide(info)
+        self._extra = {}
         key, reason = self._choose(decision, info, state, variants, values)
+        inputs = {**state.caches, **self._extra} if self._extra else state.caches
         with torch.no_grad():
-            outputs, caches = variants.get(key)(variants.tensors(leaves), state.caches)
+            outputs, caches = variants.get(key)(variants.tensors(leaves), inputs)
             if key.probe:
                 key, reason, outputs, caches = self._check_probe(decision, key, reason, info, state, variants,
                                                                  leaves, outputs, caches, values)
         self.controller.commit(info, key.variant)
-        state.store(caches, replace=key.variant is Variant.FULL, check_finite=self.xslim_config.check_finite)
+        state.store(caches, replace=key.variant is Variant.FULL, check_finite=self.xslim_config.check_finite,
+                    step=info.step)
+        self.last_outputs = outputs  # the call's flat outputs, for observers (calibration)
         for observer in self.observers:
             observer(info, key, state, latent)
         if self.controller.wants_indicator and latent is not None:
             state.last_input = latent.detach().clone()
+            if key.variant is not Variant.SKIP and getattr(self.controller, "indicator_kind", "latent") == "easycache":
+                state.update_rate(state.last_input, next((o for o in outputs if isinstance(o, torch.Tensor)), None))
         state.calls += 1
         self._calls += 1
         self._record(info, key, reason, decision, values)
@@ -177,6 +193,8 @@ class OptimizedDenoiser(nn.Module):
     def _record(self, info: StepInfo, key: VariantKey, reason: str, decision: Decision, values: dict) -> None:
         detail = (",".join(map(str, key.reuse)) if key.variant is Variant.BLOCK
                   else f"k={key.tokens}" if key.variant is Variant.TOKEN else "")
+        if key.variant in (Variant.SKIP, Variant.TOKEN):
+            detail = " ".join(filter(None, (detail, self._forecast_detail)))
         signals = dict(decision.signals)
         for name in ("indicator", "first_block_change"):
             if name in values:
@@ -213,6 +231,8 @@ class OptimizedDenoiser(nn.Module):
         wanted = dict(wanted)
         if state.finite is not None and self.xslim_config.check_finite:
             wanted["finite"] = state.finite.reshape(1)
+            if state.history_finite is not None:
+                wanted["history_finite"] = state.history_finite.reshape(1)
         energies = state.caches.get("block_energy")
         if (energies is not None and state.energies is None and state.reuse is None and need_energies
                 and self.xslim_config.block_reuse is None):
@@ -263,10 +283,11 @@ class OptimizedDenoiser(nn.Module):
         if pending.get("finite", 1.0) < 0.5:
             return full, f"{reason}: non-finite value (NaN/Inf) in a cached tensor"
         if variant is Variant.SKIP:
-            return VariantKey(Variant.SKIP), reason
+            return VariantKey(Variant.SKIP, history=self._forecast(decision, info, state, pending)), reason
         if variant is Variant.TOKEN:
             ratio = decision.token_ratio if decision.token_ratio is not None else self.xslim_config.token_ratio
-            return VariantKey(Variant.TOKEN, tokens=token_bucket(ratio, variants.image_tokens)), reason
+            return VariantKey(Variant.TOKEN, tokens=token_bucket(ratio, variants.image_tokens),
+                              history=self._forecast(decision, info, state, pending)), reason
         if auto:
             # chosen once per generation (from its first full step's residual sizes), so that a
             # generation builds one block variant, not one per full step
@@ -276,3 +297,26 @@ class OptimizedDenoiser(nn.Module):
                                                   self.xslim_config.block_threshold)
             reuse = state.reuse
         return VariantKey(Variant.BLOCK, reuse=tuple(reuse), probe=decision.probe is not None), reason
+
+    def _forecast(self, decision: Decision, info: StepInfo, state: BranchState, values: dict) -> int:
+        """History length of the step's forecast; its weights go to self._extra (no host read: they
+        depend on step indices only, and each distinct set is copied to the device once)."""
+        estimator = get_estimator(decision.estimator or self.xslim_config.estimator)
+        order = min(estimator.order, state.forecast_points())
+        if values.get("history_finite", 1.0) < 0.5:
+            order = 1
+            self._forecast_detail = f"{estimator.name}: reuse (non-finite history)"
+        elif order <= 1:
+            self._forecast_detail = "" if estimator.order == 1 else f"{estimator.name}: reuse (1 point)"
+        if order <= 1:
+            return 1
+        weights = forecast_weights(estimator, info.step, state.history[:order])
+        delta = next(v for k, v in state.caches.items() if k.startswith("delta."))
+        key = (weights, delta.device)
+        if key not in self._weights:
+            if len(self._weights) > 256:
+                self._weights.clear()
+            self._weights[key] = torch.tensor(weights, dtype=torch.float32, device=delta.device)
+        self._extra[WEIGHTS] = self._weights[key]
+        self._forecast_detail = f"{estimator.name} from {','.join(map(str, state.history[:order]))}"
+        return order
