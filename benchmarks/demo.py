@@ -16,24 +16,13 @@ import torch
 
 import xslim_compile as xs
 
-from .common import RESULTS, machine_name
+from .common import RESULTS, machine_name, time_rounds
 from .metrics import class_accuracy, psnr, ssim
 from .png import grid, write_png
 from .reference.classifier import classify, load_classifier
 from .reference.data import CLASS_NAMES, to_pixel_space
 from .reference.model import NUM_CLASSES, load_dit, read_metadata
 from .reference.sampler import DEFAULT_STEPS, sample
-
-
-def timed_rounds(fns: dict, rounds: int) -> dict[str, float]:
-    """Median seconds of each function over interleaved rounds (drift hits every one alike)."""
-    times = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main(argv=None) -> None:
@@ -60,8 +49,9 @@ def main(argv=None) -> None:
     # variants happen on first use of an input signature and are not part of the steady-state speed
     fast = sample(opt, labels, seeds, DEFAULT_STEPS)
     full = sample(model, labels, seeds, DEFAULT_STEPS, progress=True)
-    seconds = timed_rounds({"full": lambda: sample(model, labels, seeds, DEFAULT_STEPS),
-                            "xslim": lambda: sample(opt, labels, seeds, DEFAULT_STEPS)}, args.rounds)
+    rounds = time_rounds({"full": lambda: sample(model, labels, seeds, DEFAULT_STEPS),
+                          "xslim": lambda: sample(opt, labels, seeds, DEFAULT_STEPS)}, args.rounds, torch.device("cpu"))
+    seconds = {name: statistics.median(values) for name, values in rounds.items()}
     full_img, fast_img = to_pixel_space(full), to_pixel_space(fast)
     classifier = load_classifier()
     cls_full, cls_fast = classify(classifier, full_img)[0].numpy(), classify(classifier, fast_img)[0].numpy()

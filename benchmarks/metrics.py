@@ -1,8 +1,11 @@
-"""Offline image-quality metrics: PSNR, SSIM, Fréchet distance, KID, class accuracy.
+"""Offline image-quality metrics: PSNR, SSIM, Fréchet distance, KID, class accuracy, paired class
+agreement, and bootstrap standard errors.
 
 Images are uint8 arrays [N, H, W] (grayscale); features are float arrays [N, D].
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
@@ -74,3 +77,41 @@ def kid(features_a: np.ndarray, features_b: np.ndarray, subsets: int = 50, subse
 
 def class_accuracy(predicted: np.ndarray, wanted: np.ndarray) -> float:
     return float((np.asarray(predicted) == np.asarray(wanted)).mean())
+
+
+def paired_agreement(predicted: np.ndarray, reference_predicted: np.ndarray) -> np.ndarray:
+    """Per seed: 1.0 where the sample is classified as the same class as the full-compute sample of
+    the same seed (a fidelity measure that, unlike accuracy, does not reward drifting to a
+    better-classified image)."""
+    a, b = np.asarray(predicted), np.asarray(reference_predicted)
+    if a.shape != b.shape:
+        raise ValueError(f"paired predictions differ in shape: {a.shape} vs {b.shape}")
+    return (a == b).astype(np.float64)
+
+
+def bootstrap_se(statistic: Callable[[np.ndarray], float], n: int, draws: int = 100, seed: int = 0) -> float:
+    """Standard error of `statistic(indices)` over `draws` resamples of range(n) with replacement."""
+    if n < 2:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, n, n)) for _ in range(draws)]
+    return float(np.std(values, ddof=1))
+
+
+def mean_se(values: np.ndarray, draws: int = 100, seed: int = 0) -> float:
+    """Bootstrap standard error of the mean of per-sample values."""
+    v = np.asarray(values, dtype=np.float64)
+    return bootstrap_se(lambda idx: float(v[idx].mean()), len(v), draws, seed)
+
+
+def frechet_distance_se(features: np.ndarray, mu_ref: np.ndarray, cov_ref: np.ndarray, draws: int = 100,
+                        seed: int = 0) -> float:
+    """Bootstrap standard error of the Fréchet distance of the generated features to fixed reference
+    statistics: the generated set is resampled, the reference (the test set) is not."""
+    f = features.astype(np.float64)
+
+    def fd(idx: np.ndarray) -> float:
+        mu, cov = feature_stats(f[idx])
+        return frechet_distance(mu, cov, mu_ref, cov_ref)
+
+    return bootstrap_se(fd, len(f), draws, seed)

@@ -1,260 +1,325 @@
 """Quality and speed of acceleration methods on the reference model, against full compute, same seeds.
 
-    python -m benchmarks.quality --samples 1000     # the full evaluation (hours on 2 CPU cores,
-                                                    # 4 minutes on an H100 with --batch 250)
-    python -m benchmarks.quality --quick            # a smoke run of a few methods (a few minutes)
+    python -m benchmarks.quality --samples 1000          # every method (hours on 2 CPU cores)
+    python -m benchmarks.quality --quick                 # a smoke run of a few methods (minutes)
+    python -m benchmarks.quality --families full steps xslim --samples 200
+    python -m benchmarks.quality --replot benchmarks/results/quality_1000_cpu.json   # tables and plots only
 
-Every method generates the same (class, seed) pairs with DDIM-50 and batched CFG (step-count methods
-use fewer steps). Reported per method: wall-clock and FLOPs speedup over full compute (same process),
-PSNR/SSIM against the full-compute sample of the same seed, FD on the classifier's features and KID on
-EffNet features against the Fashion-MNIST test set, and class accuracy. FD-EffNet only from >= 5000
-samples (1280-d features need thousands).
+Every method generates the same (class, seed) pairs (seeds 0..N-1) with DDIM-50 and batched CFG
+(step-count methods use fewer steps). Methods come in families, each swept over settings spanning about
+2x-6x FLOPs speedup; threshold-based methods get, per target speedup, the threshold that reaches it on
+the validation seeds (20000..), chosen by bisection. X-Slim plans are calibrated on seeds 10000...
+
+Per method: FLOPs per sample counted over the scored generations themselves, and wall-clock measured
+after one untimed warm-up generation per method, by interleaved rounds over all methods (full compute
+among them) of one timing batch each; the median round counts. Quality against full compute of the same
+seeds: PSNR/SSIM, paired class agreement; against the Fashion-MNIST test set: FD on the classifier's
+features (with a bootstrap SE), KID on EffNet features, class accuracy. FD-EffNet only from >= 5000
+samples. Then each family's Pareto frontier per metric, and X-Slim against the others (benchmarks.pareto).
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import statistics
+import traceback
+from functools import partial
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 import xslim_compile as xs
-from xslim_compile.schedules import released_schedule, uniform_schedule
 
-from .common import RESULTS, count_flops, machine_name, synchronize, write_json
-from .metrics import class_accuracy, feature_stats, frechet_distance, kid, psnr, ssim
+from . import pareto
+from .common import RESULTS, counted, display_path, machine_name, result_path, time_rounds, write_json
+from .methods import (CALIBRATION_SEEDS, PEERS_UNAVAILABLE, VALIDATION_SEEDS, Calibrations, Method, built_variants,
+                      describe, make_denoiser, select_methods, unavailable_reason)
+from .metrics import (class_accuracy, feature_stats, frechet_distance, frechet_distance_se, kid, mean_se,
+                      paired_agreement, psnr, ssim)
 from .reference.data import to_pixel_space
 from .reference.features import classifier_features, effnet_features, load_effnet, load_stats
 from .reference.model import NUM_CLASSES, load_dit, read_metadata
-from .reference.sampler import DEFAULT_GUIDANCE, DEFAULT_STEPS, sample
+from .reference.sampler import DEFAULT_GUIDANCE, sample
+from .tuning import Measurements, choose_threshold
+
+# two points each for X-Slim and step reduction, so that the Pareto comparison has something to compare
+QUICK = ("full", "xslim_full", "steps_25", "steps_12", "uniform_3", "xslim_3x", "xslim_fast", "fbcache_3x")
+QUICK_SETTINGS = dict(samples=10, time_batch=10, rounds=2, validation=4)
+WALL_OVER_FLOPS = 1.05   # wall speedup above FLOPs speedup by more than this: a measurement to explain
 
 
-@dataclass(frozen=True)
-class Method:
-    name: str
-    num_steps: int = DEFAULT_STEPS
-    schedule: tuple[str, ...] | None = None    # run through xslim_compile with this schedule
-    plan: str | None = None                    # a calibrated plan: preset "slow" | "fast"
-    online: bool = False                       # the plan's online controller instead of its schedule
-    target_speedup: float | None = None
-    controller: str | None = None              # an in-framework baseline: "teacache" | "delta_dit"
-    hook: str | None = None                    # a diffusers cache hook: "fbcache" | "taylorseer"
-    hook_settings: dict = field(default_factory=dict)
+def pairs(seeds: list[int]) -> tuple[list[int], list[int]]:
+    return [i % NUM_CLASSES for i in range(len(seeds))], list(seeds)
 
 
-def all_methods() -> list[Method]:
-    methods = [Method("full")]
-    methods += [Method(f"steps_{n}", num_steps=n) for n in (25, 20, 10)]
-    methods += [Method(f"uniform_{n}", schedule=tuple(uniform_schedule(DEFAULT_STEPS, n))) for n in (2, 3, 5)]
-    methods += [Method(f"released_{name}", schedule=tuple(released_schedule(name)))
-                for name in ("step_slow", "polish_slow", "step_fast", "polish_fast")]
-    methods += [Method("xslim_slow", plan="slow"), Method("xslim_fast", plan="fast"),
-                Method("xslim_fast_online", plan="fast", online=True),
-                Method("xslim_target_6x", plan="fast", target_speedup=6.0),
-                Method("teacache_like", plan="fast", online=True, controller="teacache"),
-                Method("delta_dit_like", controller="delta_dit"),
-                Method("fbcache_like_0.1", controller="first_block", hook_settings={"threshold": 0.1})]
-    methods += [Method("fbcache_0.05", hook="fbcache", hook_settings={"threshold": 0.05}),
-                Method("fbcache_0.1", hook="fbcache", hook_settings={"threshold": 0.1}),
-                # diffusers' default patterns end in "attn" and miss DiT's attn1: name its modules
-                Method("taylorseer_n5", hook="taylorseer", hook_settings={
-                    "cache_interval": 5, "cache_identifiers": [r"transformer_blocks\.\d+\.(attn1|ff)"]})]
-    return methods
-
-
-QUICK = ("full", "steps_20", "uniform_3", "xslim_fast", "fbcache_0.1")
-QUICK_SAMPLES = 10
-CALIBRATION_SEEDS = list(range(10_000, 10_010))  # never among the evaluation seeds
-
-
-class HookedDenoiser(nn.Module):
-    """A model carrying a diffusers cache hook, given the cache context pipelines set (DiT's class has
-    no CacheMixin, so the hook registry is driven directly, as CacheMixin.cache_context does)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    @contextmanager
-    def generation(self, num_steps: int):
-        from diffusers.hooks import HookRegistry
-
-        HookRegistry.check_if_exists_or_initialize(self.model).reset_stateful_hooks(recurse=True)
-        yield self
-
-    def forward(self, *args, **kwargs):
-        from diffusers.hooks.hooks import CacheContext, _set_cache_context
-
-        _set_cache_context(self.model, CacheContext("cond"))
-        try:
-            return self.model(*args, **kwargs)
-        finally:
-            _set_cache_context(self.model, None)
-
-
-class Calibrations:
-    """Plans calibrated once per run on seeds outside the evaluation set."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model, self.plans = model, {}
-
-    def get(self, preset: str, online: bool = False, target: float | None = None) -> xs.Plan:
-        key = (preset, online, target)
-        if key not in self.plans:
-            labels = [i % NUM_CLASSES for i in range(len(CALIBRATION_SEEDS))]
-            self.plans[key] = xs.calibrate(self.model, run=lambda m: sample(m, labels, CALIBRATION_SEEDS),
-                                           preset=preset, online=online, target_speedup=target)
-        return self.plans[key]
-
-
-def make_denoiser(method: Method, model: nn.Module, plans: Calibrations) -> nn.Module:
-    from xslim_compile.plan import Variant
-    from xslim_compile.runtime.controller import EveryNController, FirstBlockController, TeaCacheController
-
-    if method.controller == "teacache":
-        settings = plans.get(method.plan, online=True).controller
-        controller = TeaCacheController(settings.crit, settings.ratio_curve, first_full=settings.first_full,
-                                        num_steps=DEFAULT_STEPS)
-        return xs.optimize(model, xs.XSlimConfig(check_finite=False), controller=controller)
-    if method.controller == "delta_dit":
-        layers = model.config.num_layers
-        controller = EveryNController(2, between=Variant.BLOCK, reuse=tuple(range(layers // 2, layers)))
-        return xs.optimize(model, xs.XSlimConfig(check_finite=False), controller=controller)
-    if method.controller == "first_block":
-        controller = FirstBlockController(method.hook_settings["threshold"], model.config.num_layers)
-        return xs.optimize(model, xs.XSlimConfig(check_finite=False), controller=controller)
-    if method.plan is not None:
-        plan = plans.get(method.plan, method.online, method.target_speedup)
-        return xs.optimize(model, xs.XSlimConfig(plan=plan, check_finite=False))
-    if method.schedule is not None:
-        return xs.optimize(model, xs.XSlimConfig(schedule=list(method.schedule), check_finite=False))
-    if method.hook == "fbcache":
-        from diffusers.hooks import FirstBlockCacheConfig, apply_first_block_cache
-
-        hooked = copy.deepcopy(model)
-        apply_first_block_cache(hooked, FirstBlockCacheConfig(**method.hook_settings))
-        return HookedDenoiser(hooked)
-    if method.hook == "taylorseer":
-        from diffusers.hooks import TaylorSeerCacheConfig, apply_taylorseer_cache
-
-        hooked = copy.deepcopy(model)
-        apply_taylorseer_cache(hooked, TaylorSeerCacheConfig(taylor_factors_dtype=torch.float32,
-                                                             **method.hook_settings))
-        return HookedDenoiser(hooked)
-    return model
-
-
-def generate(denoiser, method: Method, labels: list[int], seeds: list[int], batch: int) -> tuple[np.ndarray, float]:
-    """Images of every (label, seed), and seconds per sample measured on warm batches: the first batch
-    pays for capture and building, so it is timed only when it is the only one (then it runs twice)."""
-    images, times = [], []
-    starts = list(range(0, len(labels), batch))
-    device = next(denoiser.parameters()).device
-    for i in tqdm(starts, desc=method.name, leave=False):
-        synchronize(device)
-        start = time.perf_counter()
-        x = sample(denoiser, labels[i:i + batch], seeds[i:i + batch], num_steps=method.num_steps)
-        synchronize(device)
-        times.append((time.perf_counter() - start, len(x)))
+def generate_counted(denoiser, labels, seeds, batch: int, num_steps: int, desc: str) -> tuple[np.ndarray, int]:
+    """Images of every (label, seed) and the FLOPs spent on them. A batch during which an xslim module
+    captured or built a graph is counted again (warm, same result): building is not the method's cost."""
+    images, flops = [], 0
+    for i in tqdm(range(0, len(labels), batch), desc=desc, leave=False):
+        call = partial(sample, denoiser, labels[i:i + batch], seeds[i:i + batch], num_steps=num_steps)
+        for attempt in range(3):
+            before = built_variants(denoiser)
+            count, x = counted(call)
+            if built_variants(denoiser) == before:
+                break
+            if attempt == 2:
+                tqdm.write(f"{desc}: still building graphs on a third pass; its FLOPs include building")
+        flops += count
         images.append(to_pixel_space(x))
-    if len(starts) == 1:
-        start = time.perf_counter()
-        sample(denoiser, labels[:batch], seeds[:batch], num_steps=method.num_steps)
-        synchronize(device)
-        times = [(time.perf_counter() - start, len(labels[:batch]))]
-    else:
-        times = times[1:]
-    return np.concatenate(images), sum(t for t, _ in times) / sum(n for _, n in times)
+    return np.concatenate(images), flops
 
 
-def score(images: np.ndarray, labels: list[int], reference: np.ndarray | None, stats: dict, effnet) -> dict:
+def score(images: np.ndarray, labels: list[int], reference: dict | None, stats: dict, effnet) -> tuple[dict, np.ndarray]:
+    """(metrics, predicted classes). `reference`: full compute's {"images", "predicted"} on the same
+    seeds; None when these images are full compute's own."""
     predicted, feats = classifier_features(images)
-    mu, cov = feature_stats(feats)
+    reference = reference or {"images": images, "predicted": predicted}
+    mu_ref, cov_ref = stats["classifier_mu"].astype(np.float64), stats["classifier_cov"].astype(np.float64)
     eff = effnet_features(effnet, images)
-    out = {
-        "class_accuracy": class_accuracy(predicted, labels),
-        "fd_classifier": frechet_distance(mu, cov, stats["classifier_mu"].astype(np.float64),
-                                          stats["classifier_cov"].astype(np.float64)),
-        "kid_effnet": kid(eff, stats["effnet_kid_features"].astype(np.float32),
-                          subset_size=min(500, len(images))),
-    }
+    p = np.minimum(psnr(images, reference["images"]), 100.0)  # identical samples count as 100 dB
+    agree = paired_agreement(predicted, reference["predicted"])
+    out = {"psnr": float(p.mean()), "psnr_se": mean_se(p), "ssim": float(np.mean(ssim(images, reference["images"]))),
+           "paired_agreement": float(agree.mean()), "paired_agreement_se": mean_se(agree),
+           "class_accuracy": class_accuracy(predicted, labels),
+           "fd_classifier": frechet_distance(*feature_stats(feats), mu_ref, cov_ref),
+           "fd_classifier_se": frechet_distance_se(feats, mu_ref, cov_ref),
+           "kid_effnet": kid(eff, stats["effnet_kid_features"].astype(np.float32), subset_size=min(500, len(images)))}
     if len(images) >= 5000:
-        mu_e, cov_e = feature_stats(eff)
-        out["fd_effnet"] = frechet_distance(mu_e, cov_e, stats["effnet_mu"].astype(np.float64),
+        out["fd_effnet"] = frechet_distance(*feature_stats(eff), stats["effnet_mu"].astype(np.float64),
                                             stats["effnet_cov"].astype(np.float64))
-    if reference is not None:
-        p = psnr(images, reference)
-        out["psnr"] = float(np.mean(np.minimum(p, 100.0)))  # identical samples count as 100 dB
-        out["ssim"] = float(np.mean(ssim(images, reference)))
-    return out
+    return out, predicted
 
 
-def main(argv=None) -> dict:
+class Run:
+    """One benchmark run: the shared model and references, the rows so far, the live denoisers."""
+
+    def __init__(self, args, device: torch.device) -> None:
+        self.args, self.device = args, device
+        self.model, self.stats, self.effnet = load_dit().to(device), load_stats(), load_effnet().to(device)
+        self.plans = Calibrations(self.model)
+        self.labels, self.seeds = pairs(list(range(args.samples)))
+        self.timing = pairs(list(range(args.time_batch)))          # the first evaluation pairs
+        self.validation = pairs(VALIDATION_SEEDS[:args.validation])
+        self.full_flops: float | None = None                        # per sample
+        self.reference: dict | None = None
+        self.denoisers: dict[str, tuple[torch.nn.Module, int]] = {}
+        self.measurements: dict[tuple, Measurements] = {}
+        self.path = result_path(args.out, "quality_quick" if args.quick else f"quality_{args.samples}_{device.type}")
+        self.result = {
+            "benchmark": "quality", "machine": machine_name(device), "torch": torch.__version__,
+            "samples": args.samples, "sampler": f"DDIM, batched CFG {DEFAULT_GUIDANCE}",
+            "model": "reference DiT (Fashion-MNIST)", "model_metadata": read_metadata(),
+            "seeds": {"evaluation": f"0..{args.samples - 1}", "calibration": CALIBRATION_SEEDS,
+                      "validation": self.validation[1]},
+            "timing": {"batch": args.time_batch, "rounds": args.rounds, "statistic": "median over rounds",
+                       "warmup": "one untimed generation of the timing batch per method", "done": False},
+            "peers": PEERS_UNAVAILABLE or "available", "complete": False,
+            "rows": [], "tuning": {}, "unreachable": [], "unavailable": [], "failed": [], "plans": {}}
+
+    def save(self) -> None:
+        self.result["plans"] = self.plans.to_dict()
+        write_json(self.path, self.result)
+
+    # --- one method -------------------------------------------------------------------------------
+    def run(self, method: Method) -> None:
+        reason = unavailable_reason(method)
+        if reason is not None:
+            self.result["unavailable"].append({"method": method.name, "reason": reason})
+            tqdm.write(f"{method.name}: unavailable ({reason})")
+            return
+        try:
+            settings = self.settings_for(method)
+            if settings is not None:
+                self.evaluate(method, settings)
+        except Exception as error:  # noqa: BLE001 - one broken method must not lose the others' results
+            if method.name == "full":
+                raise
+            self.fail(method, error)
+        self.save()
+
+    def fail(self, method: Method, error: Exception) -> None:
+        if isinstance(error, xs.ConfigError) and method.target_speedup is not None:
+            self.result["unreachable"].append({"method": method.name, "target": method.target_speedup,
+                                               "reason": str(error)})
+            tqdm.write(f"{method.name}: target {method.target_speedup:g}x unreachable ({error})")
+            return
+        self.result["failed"].append({"method": method.name, "error": f"{type(error).__name__}: {error}",
+                                      "traceback": traceback.format_exc(limit=-4)})
+        tqdm.write(f"{method.name}: FAILED {type(error).__name__}: {error}")
+
+    def settings_for(self, method: Method) -> dict | None:
+        """The method's settings, with a tuned threshold where it has one (None: target unreachable)."""
+        if method.tune is None:
+            return dict(method.settings)
+        record = self.tune(method)
+        self.result["tuning"][method.name] = record
+        if not record["reachable"]:
+            self.result["unreachable"].append({"method": method.name, "target": method.target_speedup,
+                                               "reason": record["note"]})
+            tqdm.write(f"{method.name}: {record['note']}")
+            return None
+        return {**method.settings, method.tune: record["threshold"]}
+
+    def tune(self, method: Method) -> dict:
+        key = (method.family, repr(sorted(method.settings.items())))
+        if key not in self.measurements:
+            self.measurements[key] = Measurements(partial(self.validation_speedup, method))
+        record = choose_threshold(method.target_speedup, self.measurements[key])
+        return {"key": method.tune, "seeds": len(self.validation[1]), **record}
+
+    def validation_speedup(self, method: Method, threshold: float) -> float:
+        denoiser = make_denoiser(method, self.model, self.plans, {**method.settings, method.tune: threshold})
+        labels, seeds = self.validation
+        _, flops = generate_counted(denoiser, labels, seeds, len(seeds), method.num_steps,
+                                    f"{method.name} @ {threshold:.4g}")
+        return self.full_flops * len(seeds) / flops
+
+    def evaluate(self, method: Method, settings: dict) -> None:
+        denoiser = make_denoiser(method, self.model, self.plans, settings)
+        sample(denoiser, *self.timing, num_steps=method.num_steps)    # warm-up: capture, build, verify
+        images, flops = generate_counted(denoiser, self.labels, self.seeds, self.args.batch, method.num_steps,
+                                         method.name)
+        per_sample = flops / len(images)
+        if method.name == "full":
+            self.full_flops = per_sample
+        metrics, predicted = score(images, self.labels, self.reference, self.stats, self.effnet)
+        if method.name == "full":
+            self.reference = {"images": images, "predicted": predicted}
+        row = {"method": method.name, "family": method.family, "steps": method.num_steps,
+               "settings": _jsonable(settings), "target_speedup": method.target_speedup,
+               "flops_per_sample": per_sample, "speedup_flops": self.full_flops / per_sample}
+        if method.tune is not None:
+            row["validation_speedup_flops"] = self.result["tuning"][method.name]["speedup"]
+        if method.calibrate_kwargs:
+            row["calibrate_kwargs"] = _jsonable(method.calibrate_kwargs)
+        if (text := describe(method, settings)) is not None:
+            row["description"] = text
+        if hasattr(denoiser, "trace"):
+            used = denoiser.trace.variants()[-method.num_steps:]
+            row["variants"] = {v: used.count(v) for v in sorted(set(used))}
+        row.update(metrics)
+        self.result["rows"].append(row)
+        self.denoisers[method.name] = (denoiser, method.num_steps)
+        tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()
+                               if k not in ("settings", "description")}))
+
+    # --- wall clock, all methods together ---------------------------------------------------------
+    def time_all(self) -> None:
+        calls = {name: partial(sample, d, *self.timing, num_steps=steps) for name, (d, steps) in self.denoisers.items()}
+        rows = {row["method"]: row for row in self.result["rows"]}
+
+        def record(r: int, seconds: dict[str, list[float]]) -> None:
+            for name, values in seconds.items():
+                rows[name]["ms_per_sample_rounds"] = [round(v * 1e3 / self.args.time_batch, 3) for v in values]
+            self.result["timing"]["rounds_done"] = r + 1
+            self.save()
+
+        tqdm.write(f"timing {len(calls)} methods: {self.args.rounds} interleaved rounds of "
+                   f"{self.args.time_batch} samples")
+        seconds = time_rounds(calls, self.args.rounds, self.device, on_round=record)
+        median = {name: statistics.median(values) / self.args.time_batch for name, values in seconds.items()}
+        for name, row in rows.items():
+            row["ms_per_sample"] = round(median[name] * 1e3, 3)
+            row["speedup_wall"] = median["full"] / median[name]
+        self.result["timing"]["done"] = True
+        self.flag_wall_over_flops(rows)
+
+    def flag_wall_over_flops(self, rows: dict[str, dict]) -> None:
+        overhead = rows.get("xslim_full", {}).get("speedup_wall")
+        note = "" if overhead is None else f"; xslim_full (every step full, captured graph) runs at {overhead:.2f}x"
+        for row in rows.values():
+            row["wall_exceeds_flops"] = row["speedup_wall"] > WALL_OVER_FLOPS * row["speedup_flops"]
+            if row["wall_exceeds_flops"]:
+                tqdm.write(f"WARNING {row['method']}: wall-clock speedup {row['speedup_wall']:.2f}x exceeds its "
+                           f"FLOPs speedup {row['speedup_flops']:.2f}x by more than 5%{note}")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value if isinstance(value, (int, float, str, bool, type(None))) else repr(value)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--methods", nargs="*", default=None, help="names to run (default: all)")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SAMPLES} samples of {', '.join(QUICK)}")
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--samples", type=int, default=1000, help="evaluation seeds 0..N-1")
+    parser.add_argument("--batch", type=int, default=100, help="batch of the scored generations")
+    parser.add_argument("--methods", nargs="*", default=None, help="method names to run, in this order")
+    parser.add_argument("--families", nargs="*", default=None, help="families to run (after --methods), in this order")
+    parser.add_argument("--time-batch", type=int, default=20, help="samples per timed generation (make demo's 20)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; the median counts")
+    parser.add_argument("--validation", type=int, default=len(VALIDATION_SEEDS),
+                        help=f"validation seeds for threshold choice (at most {len(VALIDATION_SEEDS)})")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{', '.join(QUICK)} with {QUICK_SETTINGS} (unless given)")
+    parser.add_argument("--out", default=None, help="a name (written to benchmarks/results/) or a path")
+    parser.add_argument("--replot", metavar="FILE.json", default=None,
+                        help="print the tables and redraw the plots of a saved run; run nothing")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     if args.quick:
-        args.samples, args.methods = QUICK_SAMPLES, list(QUICK)
-    known = {m.name: m for m in all_methods()}
-    unknown = [n for n in args.methods or () if n not in known]
-    if unknown:
-        parser.error(f"unknown methods {unknown}; known: {', '.join(known)}")
-    # in the order given, so that a run cut short has the ones that matter most
-    methods = list(known.values()) if args.methods is None else [known[n] for n in args.methods]
-    if not methods or methods[0].name != "full":
-        methods.insert(0, Method("full"))
+        defaults = {a.dest: a.default for a in parser._actions}
+        for key, value in QUICK_SETTINGS.items():
+            if getattr(args, key) == defaults[key]:
+                setattr(args, key, value)
+        if args.methods is None and args.families is None:
+            args.methods = list(QUICK)
+    if not 1 <= args.validation <= len(VALIDATION_SEEDS):
+        parser.error(f"--validation must be in 1..{len(VALIDATION_SEEDS)}")
+    try:
+        args.selected = select_methods(args.methods, args.families)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.replot:
+        return replot(args.replot)
     device = torch.device(args.device)
-    model, stats, effnet = load_dit().to(device), load_stats(), load_effnet().to(device)
-    plans = Calibrations(model)
-    labels = [i % NUM_CLASSES for i in range(args.samples)]
-    seeds = list(range(args.samples))
-    rows, reference, full_seconds, full_flops = [], None, None, None
-    name = args.out or ("quality_quick" if args.quick else f"quality_{args.samples}_{device.type}")
-    result = {"benchmark": "quality", "machine": machine_name(device), "torch": torch.__version__,
-              "samples": args.samples, "sampler": f"DDIM, batched CFG {DEFAULT_GUIDANCE}",
-              "model": "reference DiT (Fashion-MNIST)", "model_metadata": read_metadata(), "rows": rows}
-    for method in tqdm(methods, desc="methods"):
-        denoiser = make_denoiser(method, model, plans)
-        sample(denoiser, labels[:2], seeds[:2], num_steps=method.num_steps)  # capture / warm-up
-        flops = count_flops(lambda: sample(denoiser, labels[:2], seeds[:2], num_steps=method.num_steps))
-        images, seconds = generate(denoiser, method, labels, seeds, args.batch)
-        if method.name == "full":
-            reference, full_seconds, full_flops = images, seconds, flops
-        row = {"method": method.name, "steps": method.num_steps, "ms_per_sample": round(seconds * 1e3, 2),
-               "speedup_wall": full_seconds / seconds, "speedup_flops": full_flops / flops}
-        if hasattr(denoiser, "trace"):
-            used = denoiser.trace.variants()[-DEFAULT_STEPS:]
-            row["variants"] = {v: used.count(v) for v in sorted(set(used))}
-        row.update(score(images, labels, reference, stats, effnet))
-        rows.append(row)
-        tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
-        # written after every method, so that an interrupted run keeps what it measured
-        result["complete"] = len(rows) == len(methods)
-        result["plans"] = {f"{k[0]}{'_online' if k[1] else ''}{f'_target{k[2]}' if k[2] else ''}": p.to_dict()
-                           for k, p in plans.plans.items()}
-        path = write_json(name, result)
-    result["file"] = str(path.relative_to(RESULTS.parent.parent))
-    print(format_table(rows))
+    run = Run(args, device)
+    for method in tqdm(args.selected, desc="methods"):
+        run.run(method)
+    run.time_all()
+    finish(run.result, run.path)
+    run.result["complete"] = True
+    run.save()
+    run.result["file"] = display_path(run.path)
+    return run.result
+
+
+def finish(result: dict, path) -> None:
+    """Tables, Pareto comparison and plots of a run (fresh or loaded)."""
+    print(format_table(result["rows"]))
+    for entry in result.get("unreachable", []):
+        print(f"unreachable: {entry['method']} ({entry['reason']})")
+    for entry in result.get("unavailable", []) + result.get("failed", []):
+        print(f"not run: {entry['method']} ({entry.get('reason') or entry.get('error')})")
+    result["pareto"] = pareto.compare(result["rows"])
+    print("\n" + pareto.format_comparison(result["pareto"]))
+    plots = pareto.plot(result["rows"], path.stem, RESULTS)
+    result["plots"] = [display_path(p) for p in plots]
+    print("plots: " + ", ".join(result["plots"]))
+
+
+def replot(file: str) -> dict:
+    path = result_path(file, file)
+    result = json.loads(path.read_text())
+    finish(result, path)
     return result
 
 
 def format_table(rows: list[dict]) -> str:
-    cols = [("method", "{}"), ("steps", "{}"), ("speedup_wall", "{:.2f}x"), ("speedup_flops", "{:.2f}x"),
-            ("psnr", "{:.2f}"), ("ssim", "{:.3f}"), ("fd_classifier", "{:.2f}"), ("kid_effnet", "{:.4f}"),
+    cols = [("method", "{}"), ("family", "{}"), ("speedup_wall", "{:.2f}x"), ("speedup_flops", "{:.2f}x"),
+            ("ms_per_sample", "{:.1f}"), ("psnr", "{:.2f}"), ("ssim", "{:.3f}"), ("paired_agreement", "{:.3f}"),
+            ("fd_classifier", "{:.1f}"), ("fd_classifier_se", "±{:.1f}"), ("kid_effnet", "{:.4f}"),
             ("class_accuracy", "{:.3f}")]
-    lines = [[c for c, _ in cols]] + [[f.format(r[c]) if c in r else "-" for c, f in cols] for r in rows]
+    lines = [[c for c, _ in cols]] + [[f.format(r[c]) if r.get(c) is not None else "-" for c, f in cols] for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(cols))]
     return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in lines)
 
