@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 import xslim_compile as xs
 from tests.zoo import FAMILIES

@@ -95,9 +95,16 @@ def test_unsupported_attention_names_the_op_and_other_variants_still_work():
     builder = next(iter(opt._variant_sets.values())).builder
     with pytest.raises(xs.UnsupportedModelError, match="baddbmm"):
         builder.token_plan
-    tokens = xs.optimize(model, xs.XSlimConfig(schedule=["full", "token"]))
+    # fail soft by default: the token step runs full, the trace names the op; strict raises
+    tokens = xs.optimize(model, xs.XSlimConfig(schedule=["full", "full", "token"]))
+    outs = [tokens(**dit_inputs(timestep=t)).sample for t in (900.0, 800.0, 700.0)]
+    last = tokens.trace[-1]
+    assert last.variant == "full" and "op baddbmm" in last.reason, last
+    with torch.no_grad():
+        assert torch.equal(outs[-1], model(**dit_inputs(timestep=700.0)).sample)
+    strict = xs.optimize(model, xs.XSlimConfig(schedule=["full", "token"], strict=True))
     with pytest.raises(xs.UnsupportedModelError, match="op baddbmm"):
-        tokens(**dit_inputs())
+        strict(**dit_inputs())
 
 
 def test_token_caches_in_bfloat16(built_models):

@@ -23,6 +23,8 @@ _EXPORTS = {
     "UnsupportedModelError": "errors",
     "VerificationError": "errors",
     "CacheHookError": "errors",
+    "ArgumentError": "errors",
+    "ConcurrentCallError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

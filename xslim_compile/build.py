@@ -9,7 +9,7 @@ from torch.utils import _pytree as pytree
 
 from .capture import capture, find_block_candidates
 from .config import XSlimConfig
-from .errors import CacheHookError, ConfigError
+from .errors import CacheHookError, ConfigError, UnsupportedModelError, XSlimError
 from .forecast import WEIGHTS, Estimator, forecast_weights
 from .lowering import lower
 from .passes import PassContext, run_passes
@@ -23,7 +23,8 @@ from .passes.strip_asserts import StripAsserts
 from .passes.token_axis import TokenPlan, analyse_tokens
 from .plan import Variant
 from .runtime.policies import token_bucket
-from .runtime.signature import InputSignature, weights_fingerprint
+from .runtime.guards import model_fingerprint
+from .runtime.signature import InputSignature
 from .runtime.variant_set import CompiledVariant, VariantKey, VariantSet
 from .verify import check_outputs, first_divergent_block, first_divergent_node, tolerance
 
@@ -165,19 +166,41 @@ def build_variant_set(model: nn.Module, kwargs: dict, signature: InputSignature,
     check_no_cache_hooks(model)
     builder = VariantBuilder(model, kwargs, config)
     variants = VariantSet(signature, builder.captured.out_spec, builder.captured.tensor_positions,
-                          builder.stack, image_token_count(builder), builder.build, weights_fingerprint(model),
+                          builder.stack, image_token_count(builder), builder.build, model_fingerprint(model),
                           config.max_block_variants)
-    if config.uses(Variant.TOKEN):
-        builder.token_plan  # a model whose attention cannot be rewritten fails here, by name
-    variants.get(VariantKey(Variant.FULL, residuals=config.uses(Variant.BLOCK), kv=config.uses(Variant.TOKEN)))
+    tokens = config.uses(Variant.TOKEN)
+    if tokens:
+        try:
+            builder.token_plan  # a model whose attention cannot be rewritten fails here, by name
+        except UnsupportedModelError as error:
+            if config.strict:
+                raise
+            tokens = False  # its token steps run full (runtime: fail soft)
+            variants.failed[VariantKey(Variant.TOKEN)] = f"{type(error).__name__}: {error}"
+            logger.warning("%s: no token steps (%s); they run full", builder.name, error)
+    variants.get(VariantKey(Variant.FULL, residuals=config.uses(Variant.BLOCK), kv=tokens))
     if config.uses(Variant.SKIP):
         for order in config.forecast_orders():
-            variants.get(VariantKey(Variant.SKIP, history=order))
+            _prebuild(variants, VariantKey(Variant.SKIP, history=order), config)
     if config.uses(Variant.BLOCK) and config.block_reuse is not None:
-        variants.get(VariantKey(Variant.BLOCK, reuse=config.block_reuse))
-    if config.uses(Variant.TOKEN):
-        variants.get(VariantKey(Variant.TOKEN, tokens=token_bucket(config.token_ratio, variants.image_tokens)))
+        _prebuild(variants, VariantKey(Variant.BLOCK, reuse=config.block_reuse), config)
+    if tokens:
+        _prebuild(variants, VariantKey(Variant.TOKEN, tokens=token_bucket(config.token_ratio, variants.image_tokens)),
+                  config)
     variants.builder = builder  # kept for inspection (tests, benchmarks)
     logger.info("%s: stack of %d blocks in %d chain(s); built %s", builder.name, builder.stack.num_blocks,
                 len(builder.stack.chain_paths), [str(k) for k in variants.built()])
     return variants
+
+
+def _prebuild(variants: VariantSet, key: VariantKey, config: XSlimConfig) -> None:
+    """Build a variant the configuration will use; one that fails is recorded for the runtime, whose
+    steps then run full (fail soft), unless strict."""
+    try:
+        variants.get(key)
+    except XSlimError as error:
+        if config.strict:
+            raise
+        variants.failed[key] = f"{type(error).__name__}: {error}"
+        logger.warning("%s: variant %s could not be built (%s); its steps run full", type(variants).__name__, key,
+                       variants.failed[key])

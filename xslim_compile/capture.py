@@ -14,7 +14,7 @@ import torch
 from torch import fx, nn
 from torch.utils import _pytree as pytree
 
-from .errors import CaptureError, UnsupportedModelError
+from .errors import CaptureError
 
 logger = logging.getLogger(__name__)
 

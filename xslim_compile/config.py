@@ -44,6 +44,9 @@ class XSlimConfig:
     check_finite: before reusing a cache, check it holds no NaN/Inf (one device-to-host read per call,
         shared with the timestep read); a non-finite cache makes that step run "full".
     verify: check every built variant against the reference at build time.
+    strict: raise when a variant cannot be built or verified at run time; by default (False) that
+        step runs "full" instead, the reason is logged once and kept in the trace, and the variant is
+        not tried again for that input signature.
     max_signatures: how many input signatures keep their captured graphs (least recently used dropped).
     trace_limit: how many call records `trace` keeps.
     """
@@ -60,6 +63,7 @@ class XSlimConfig:
     compile_mode: str | None = None
     check_finite: bool = True
     verify: bool = True
+    strict: bool = False
     max_signatures: int = 4
     max_block_variants: int = 8
     trace_limit: int = 1000
@@ -83,9 +87,12 @@ class XSlimConfig:
         _expect(self.cache_dtype in (None, torch.bfloat16, torch.float16, torch.float32), "cache_dtype",
                 self.cache_dtype, "None, torch.bfloat16, torch.float16 or torch.float32")
         _expect(self.backend in BACKENDS, "backend", self.backend, f"one of {', '.join(map(repr, BACKENDS))}")
-        _expect(self.max_signatures >= 1, "max_signatures", self.max_signatures, "an integer >= 1")
-        _expect(self.max_block_variants >= 1, "max_block_variants", self.max_block_variants, "an integer >= 1")
-        _expect(self.trace_limit >= 1, "trace_limit", self.trace_limit, "an integer >= 1")
+        for name in ("max_signatures", "max_block_variants", "trace_limit"):
+            value = getattr(self, name)
+            _expect(isinstance(value, int) and not isinstance(value, bool) and value >= 1, name, value,
+                    "an integer >= 1")
+        for name in ("check_finite", "verify", "strict"):
+            _expect(isinstance(getattr(self, name), bool), name, getattr(self, name), "True or False")
 
     def uses(self, variant: Variant) -> bool:
         """Whether this configuration may run the variant (decides what is built at capture)."""

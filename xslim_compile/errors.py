@@ -24,3 +24,11 @@ class CacheHookError(XSlimError):
 
 class ConfigError(XSlimError, ValueError):
     """A setting does not fit the model it is applied to (e.g. a block index past the last block)."""
+
+
+class ArgumentError(XSlimError, TypeError):
+    """An argument of the wrong type or name (a TypeError too, so that existing handlers still apply)."""
+
+
+class ConcurrentCallError(XSlimError, RuntimeError):
+    """A second thread entered an optimized module while another thread's call was running."""

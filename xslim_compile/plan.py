@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .errors import ConfigError
+from .errors import ArgumentError, ConfigError
 from .forecast import get_estimator
 
 
@@ -32,14 +32,14 @@ def parse_variant(entry: str | Variant) -> Variant:
         return Variant(str(entry).strip().lower())
     except ValueError:
         valid = ", ".join(repr(v.value) for v in Variant)
-        raise ValueError(f"unknown schedule entry {entry!r}; expected one of {valid}") from None
+        raise ConfigError(f"unknown schedule entry {entry!r}; expected one of {valid}") from None
 
 
 def parse_schedule(entries: Iterable[str | Variant] | None) -> tuple[Variant, ...] | None:
     if entries is None:
         return None
     if isinstance(entries, (str, Variant)):
-        raise TypeError("schedule must be a sequence of entries, one per step, e.g. ['full', 'skip', ...]")
+        raise ArgumentError("schedule must be a sequence of entries, one per step, e.g. ['full', 'skip', ...]")
     return tuple(parse_variant(e) for e in entries)
 
 
@@ -125,7 +125,7 @@ class Plan:
             raise ConfigError(f"Plan.warn={self.warn!r} must be below Plan.crit={self.crit!r} "
                              f"(the early-warning line comes before the critical one)")
         if (self.entries is None) == (self.controller is None):
-            raise ValueError("a Plan holds either fixed entries or controller settings, exactly one")
+            raise ConfigError("a Plan holds either fixed entries or controller settings, exactly one")
 
     def schedule(self, num_steps: int) -> list[PlanEntry]:
         """One entry per step for a run of num_steps (skips filled in)."""

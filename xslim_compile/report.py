@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import ConfigError
+
 COLOURS = {"full": "#d62728", "block": "#ff7f0e", "token": "#2ca02c", "skip": "#c7c7c7"}
 
 
@@ -18,7 +20,7 @@ def plot_trace(trace, path: str | Path, branch: str | None = None, title: str | 
         raise ImportError("plot_trace needs matplotlib (pip install matplotlib)") from e
     records = [r for r in trace if branch is None or r.branch == branch]
     if not records:
-        raise ValueError("the trace holds no records" + (f" of branch {branch!r}" if branch else ""))
+        raise ConfigError("the trace holds no records" + (f" of branch {branch!r}" if branch else ""))
     branch = branch or records[-1].branch
     records = [r for r in records if r.branch == branch]
     start = max(i for i, r in enumerate(records) if r.step == 0) if any(r.step == 0 for r in records) else 0

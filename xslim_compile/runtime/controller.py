@@ -104,7 +104,7 @@ class PlanController(ScheduleController):
             logger.warning("the step count of this run is unknown; the plan assumes its calibration's %s "
                            "steps (use opt.generation(num_steps) to tell it)", total)
         if total is None:
-            raise ValueError("this plan needs the step count: use opt.generation(num_steps) or a pipeline "
+            raise ConfigError("this plan needs the step count: use opt.generation(num_steps) or a pipeline "
                              "that passes num_inference_steps to cache_context, or store source['num_steps']")
         if total not in self._by_steps:
             self._by_steps[total] = tuple(self.plan.schedule(total))
@@ -266,7 +266,7 @@ class EveryNController(_Stateless):
 
     def __init__(self, every: int, between: Variant = Variant.SKIP, reuse: tuple[int, ...] | None = None) -> None:
         if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+            raise ConfigError(f"every must be >= 1, got {every}")
         self.every, self.between, self.reuse = every, between, reuse
 
     def decide(self, step: StepInfo) -> Decision:

@@ -11,6 +11,7 @@ its probe.)
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Callable
@@ -19,12 +20,15 @@ import torch
 from torch import nn
 
 from ..config import XSlimConfig
+from ..errors import ArgumentError, ConcurrentCallError, ConfigError, XSlimError
 from ..forecast import WEIGHTS, forecast_weights, get_estimator
 from ..plan import Variant
 from . import host
 from .controller import Controller, Decision, DualThresholdController, PlanController, ScheduleController, StepInfo
 from .policies import first_float_tensor, relative_change, select_reuse_blocks, token_bucket
-from .signature import InputSignature, flatten_call, normalize_call, weights_fingerprint
+from .guards import MUTATORS, model_fingerprint, placement
+from .position import Reading, SchedulerClock
+from .signature import InputSignature, flatten_call, normalize_call
 from .state import BranchState
 from .trace import Trace, TraceRecord
 from .variant_set import VariantKey, VariantSet
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 BuildFn = Callable[[nn.Module, dict, InputSignature, XSlimConfig], VariantSet]
 CONTEXT_FIELDS = ("step_index", "num_inference_steps", "timestep", "sigma")
 DEFAULT_BRANCH = "default"
+_ENTRY = threading.Lock()  # guards the check-and-set of OptimizedDenoiser._active
 
 
 def make_controller(config: XSlimConfig) -> Controller:
@@ -70,6 +75,9 @@ class OptimizedDenoiser(nn.Module):
         self._weights: dict[tuple, torch.Tensor] = {}   # forecast weights on the device, by value
         self._extra: dict[str, torch.Tensor] = {}       # this call's non-cache graph inputs
         self._forecast_detail = ""                      # this call's estimator, for the trace
+        self._clock: SchedulerClock | None = None       # the pipeline form: its scheduler is the clock
+        self._dirty = False                             # a MUTATORS call went through this module
+        self._active: int | None = None                 # the thread inside forward, if any
 
     # --- looking like the wrapped model -------------------------------------------------------
     def __getattr__(self, name: str):
@@ -79,13 +87,35 @@ class OptimizedDenoiser(nn.Module):
             model = self.__dict__.get("_modules", {}).get("model")
             if model is None:
                 raise
-            return getattr(model, name)
+            value = getattr(model, name)
+            if name in MUTATORS and callable(value):
+                return self._marking(value)
+            return value
+
+    def _marking(self, method):
+        """A model method that changes what forward computes: the next call checks the fingerprint."""
+        def call(*args, **kwargs):
+            out = method(*args, **kwargs)
+            self._dirty = True
+            return out
+        return call
 
     def _apply(self, fn, recurse=True):
-        # moved or cast weights: captured graphs and caches belong to the old placement
-        self._variant_sets.clear()
-        self.reset()
-        return super()._apply(fn, recurse)
+        # moved or cast weights: captured graphs and caches belong to the old placement; a .to() that
+        # changes nothing (accelerate's offload calls it around every forward) keeps them
+        before = placement(self.model)
+        out = super()._apply(fn, recurse)
+        if placement(self.model) != before:
+            self._variant_sets.clear()
+            self.reset()
+        return out
+
+    def attach(self, pipe) -> None:
+        """Read step positions, step counts and generation boundaries from this pipeline's scheduler
+        (what xs.optimize(pipe) does; see runtime/position.py)."""
+        if not hasattr(pipe, "scheduler"):
+            raise ConfigError(f"attach() expects a diffusers pipeline with a scheduler, got {type(pipe).__name__}")
+        self._clock = SchedulerClock(pipe)
 
     # --- generations and branches -------------------------------------------------------------
     def reset(self) -> None:
@@ -99,7 +129,7 @@ class OptimizedDenoiser(nn.Module):
         """Marks one generation: caches start empty, the step index counts calls (no host read), and
         the caches are freed at the end."""
         if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
-            raise ValueError(f"num_steps must be a positive integer or None, got {num_steps!r}")
+            raise ConfigError(f"num_steps must be a positive integer or None, got {num_steps!r}")
         self.reset()
         self._num_steps, self._in_generation = num_steps, True
         try:
@@ -114,7 +144,7 @@ class OptimizedDenoiser(nn.Module):
         caches. step_index / num_inference_steps, when given, fix the step position."""
         unknown = sorted(set(kwargs) - set(CONTEXT_FIELDS))
         if unknown:
-            raise TypeError(f"cache_context got unexpected arguments {unknown}; expected {list(CONTEXT_FIELDS)}")
+            raise ArgumentError(f"cache_context got unexpected arguments {unknown}; expected {list(CONTEXT_FIELDS)}")
         saved = (self._branch, self._context)
         self._branch, self._context = str(name), kwargs
         try:
@@ -127,33 +157,61 @@ class OptimizedDenoiser(nn.Module):
 
     # --- the call ------------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
+        with _ENTRY:
+            if self._active is not None:
+                raise ConcurrentCallError(
+                    f"this optimized {type(self.model).__name__} is already running a call in another thread; "
+                    f"its caches and step counters are per module, not per thread: give each thread its "
+                    f"own xs.optimize(...) module")
+            self._active = threading.get_ident()
+        try:
+            return self._call(args, kwargs)
+        finally:
+            self._active = None
+
+    def _call(self, args, kwargs):
         kwargs = normalize_call(self.model, args, kwargs)
         leaves, signature = flatten_call(kwargs)
         branch = self._branch or DEFAULT_BRANCH
+        reading = self._clock_reading(branch)
+        branch = reading.branch if reading is not None else branch
         state = self._states.setdefault(branch, BranchState(depth=self._depth))
         if signature != state.signature:  # per branch: CFG branches may differ in shape
             state.clear()
             state.signature = signature
-        step = self._known_step(state)
+        if reading is not None and state.generation != reading.generation:
+            state.clear()  # a new schedule: a new generation, whatever the timestep
+            state.generation = reading.generation
+        if self._dirty:
+            self._check_changes()
+        step = self._known_step(state) if reading is None else reading.step
         wanted = {}
         timestep = kwargs.get("timestep")
-        if step is None and isinstance(timestep, torch.Tensor):
+        if step is None and reading is not None and state.calls > 0:
+            step = state.offset + state.calls  # located at the generation's first call, then counted
+        elif step is None and isinstance(timestep, torch.Tensor):
             wanted["timestep"] = timestep.reshape(-1)[:1]
+            if reading is not None:
+                wanted["schedule"] = reading.timesteps.reshape(-1)
         latent = first_float_tensor(kwargs)
         if self.controller.wants_indicator and state.last_input is not None and latent is not None:
             wanted["indicator"] = relative_change(latent, state.last_input)
             if getattr(self.controller, "indicator_kind", "latent") == "easycache" and state.rate is not None:
                 wanted["indicator"] = wanted["indicator"] * state.rate
         values = self._read(state, wanted) if wanted else {}
-        if step is None:
+        if step is None and reading is not None:
+            step = state.offset = _locate(values.get("timestep"), values.get("schedule"))
+        elif step is None:
             step, values = self._step_from_timestep(state, timestep, values, branch)
         variants = self._variants_for(signature, kwargs, fresh=state.calls == 0)
-        info = StepInfo(step, self._context.get("num_inference_steps") or self._num_steps, branch)
+        num_steps = self._context.get("num_inference_steps") or self._num_steps or (reading and reading.num_steps)
+        info = StepInfo(step, num_steps, branch)
         if "indicator" in values:
             self.controller.observe(info, {"indicator": values["indicator"]})
         decision = self.controller.decide(info)
         self._extra = {}
         key, reason = self._choose(decision, info, state, variants, values)
+        key, reason = self._buildable(key, reason, variants, info)
         inputs = {**state.caches, **self._extra} if self._extra else state.caches
         with torch.no_grad():
             outputs, caches = variants.get(key)(variants.tensors(leaves), inputs)
@@ -243,16 +301,35 @@ class OptimizedDenoiser(nn.Module):
         out, at = {"read": 1.0}, 0
         for name, value in wanted.items():
             size = value.numel()
-            out[name] = flat[at] if name != "energies" else tuple(flat[at:at + size])
+            out[name] = tuple(flat[at:at + size]) if name in ("energies", "schedule") else flat[at]
             at += size
         if "energies" in out:
             state.energies = out.pop("energies")
         return out
 
+    def _clock_reading(self, branch: str) -> Reading | None:
+        """The scheduler's word on this call, unless generation() or a cache_context step index decides."""
+        if self._clock is None or self._in_generation or self._context.get("step_index") is not None:
+            return None
+        return self._clock.read(branch)
+
+    def _check_changes(self) -> None:
+        """After a MUTATORS call: if the model no longer matches its captures, drop them and every cache
+        now (this call captures again and runs full), instead of at the next generation."""
+        self._dirty = False
+        current = model_fingerprint(self.model)
+        if any(v.fingerprint != current for v in self._variant_sets.values()):
+            logger.info("%s changed (processors, adapters, fused projections or attributes); recapturing",
+                        type(self.model).__name__)
+            self._variant_sets.clear()
+            for state in self._states.values():
+                state.clear()
+
     def _variants_for(self, signature: InputSignature, kwargs: dict, fresh: bool) -> VariantSet:
         variants = self._variant_sets.get(signature)
-        if variants is not None and fresh and variants.fingerprint != weights_fingerprint(self.model):
-            logger.info("%s weights or modules changed since capture; recapturing", type(self.model).__name__)
+        if variants is not None and fresh and variants.fingerprint != model_fingerprint(self.model):
+            logger.info("%s changed since capture (parameters, modules, processors, adapters or attributes); "
+                        "recapturing", type(self.model).__name__)
             self._variant_sets.clear()
             variants = None
         if variants is None:
@@ -267,13 +344,16 @@ class OptimizedDenoiser(nn.Module):
                 pending: dict) -> tuple[VariantKey, str]:
         variant, reason = decision.variant, decision.reason
         following = self.controller.may_follow(info)
-        full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in following, kv=Variant.TOKEN in following)
+        tokens = Variant.TOKEN in following and VariantKey(Variant.TOKEN) not in variants.failed
+        full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in following, kv=tokens)
         if variant is Variant.FULL:
             return full, reason
         if not state.has("delta."):
             return full, f"{reason}: {variant} wanted, no cached residual yet in branch {info.branch!r}"
         if variant is Variant.BLOCK and not state.has("residual."):
             return full, f"{reason}: block wanted, no block residuals from a full step yet"
+        if variant is Variant.TOKEN and VariantKey(Variant.TOKEN) in variants.failed:
+            return full, f"{reason}; fallback to full: {variants.failed[VariantKey(Variant.TOKEN)]}"
         if variant is Variant.TOKEN and not (state.has("kv.") and state.has("delta_prev.")):
             return full, f"{reason}: token wanted, needs K/V from a full step and two computed steps"
         reuse = decision.reuse if decision.reuse is not None else self.xslim_config.block_reuse
@@ -320,3 +400,31 @@ class OptimizedDenoiser(nn.Module):
         self._extra[WEIGHTS] = self._weights[key]
         self._forecast_detail = f"{estimator.name} from {','.join(map(str, state.history[:order]))}"
         return order
+
+    def _buildable(self, key: VariantKey, reason: str, variants: VariantSet, info: StepInfo) -> tuple[VariantKey, str]:
+        """Fail soft: a variant that cannot be built or verified for this signature runs full instead
+        (logged once, the reason in the trace, not tried again); XSlimConfig(strict=True) raises."""
+        if key.variant is Variant.FULL:
+            return key, reason
+        following = self.controller.may_follow(info)
+        full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in following,
+                          kv=Variant.TOKEN in following and VariantKey(Variant.TOKEN) not in variants.failed)
+        failed = variants.failed.get(key)
+        if failed is None:
+            try:
+                variants.get(key)
+                return key, reason
+            except XSlimError as error:
+                if self.xslim_config.strict:
+                    raise
+                failed = variants.failed[key] = f"{type(error).__name__}: {error}"
+                logger.warning("%s: variant %s could not be built (%s); its steps run full", type(self.model).__name__,
+                               key, failed)
+        return full, f"{reason}; fallback to full: {key} could not be built ({failed})"
+
+
+def _locate(timestep: float | None, schedule: tuple | None) -> int:
+    """Index of the schedule entry nearest to the call's timestep (schedulers without a step index)."""
+    if timestep is None or not schedule:
+        return 0
+    return min(range(len(schedule)), key=lambda i: abs(schedule[i] - timestep))

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.utils import _pytree as pytree
 
+from ..errors import ArgumentError
+
 
 def normalize_call(model: nn.Module, args: tuple, kwargs: dict) -> dict:
     """Bind a call to keyword arguments only; a bad call raises the model's own TypeError."""
@@ -23,7 +25,7 @@ def normalize_call(model: nn.Module, args: tuple, kwargs: dict) -> dict:
         if param.kind is inspect.Parameter.VAR_KEYWORD and name in out:
             out.update(out.pop(name))
         elif param.kind is inspect.Parameter.VAR_POSITIONAL and name in out:
-            raise TypeError(f"{type(model).__name__}.forward takes *{name}; xslim_compile needs inputs "
+            raise ArgumentError(f"{type(model).__name__}.forward takes *{name}; xslim_compile needs inputs "
                             f"it can address by name")
     return out
 
@@ -71,11 +73,3 @@ def flatten_call(kwargs: dict) -> tuple[list, InputSignature]:
         else:
             constants.append((i, _hashable(leaf)))
     return leaves, InputSignature(spec, tuple(constants), tuple(tensors))
-
-
-def weights_fingerprint(model: nn.Module) -> int:
-    """Changes when parameters are replaced, moved, re-typed or modules swapped (e.g. a LoRA injected).
-    In-place value updates keep it: the graphs read the same parameter objects and see them."""
-    params = tuple((name, id(p), tuple(p.shape), p.dtype, p.device) for name, p in model.named_parameters())
-    modules = tuple((name, type(m)) for name, m in model.named_modules())
-    return hash((params, modules))

@@ -26,6 +26,8 @@ class BranchState:
     history: list[int] = field(default_factory=list)  # steps of delta, delta_prev, delta_prev2 (newest
                                                 # first) that a forecast may use
     depth: int = 2                              # residuals kept: 2 (token scoring) or 3 (taylor2)
+    generation: int = 0                         # the scheduler clock's generation these caches belong to
+    offset: int = 0                             # step of the generation's first call (located once)
 
     def clear(self) -> None:
         self.calls = 0
@@ -39,6 +41,7 @@ class BranchState:
         self.computed = None
         self.rate = None
         self.history = []
+        self.offset = 0
 
     def store(self, produced: dict[str, torch.Tensor], replace: bool, check_finite: bool, step: int) -> None:
         """Take a step's caches: a full step replaces them all (block residuals and K/V belong to the

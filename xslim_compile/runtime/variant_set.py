@@ -70,6 +70,7 @@ class VariantSet:
         self._factory = factory
         self._max_blocks = max_block_variants
         self._variants: OrderedDict[VariantKey, CompiledVariant] = OrderedDict()
+        self.failed: dict[VariantKey, str] = {}  # variants that could not be built: why
         self.builder: object | None = None  # the compile-side builder, kept for inspection
 
     def get(self, key: VariantKey) -> CompiledVariant:
