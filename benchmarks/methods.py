@@ -117,13 +117,16 @@ def calibration_pairs() -> tuple[list[int], list[int]]:
 
 class Calibrations:
     """Plans calibrated on the calibration seeds, all from one profile (its generations and sensitivity
-    probes run once per benchmark run; each plan then validates its own candidates)."""
+    probes run once per benchmark run; each plan then validates its own candidates). `saved`: plans of
+    an earlier run by name (a resumed run scores and times the very plans it scored before)."""
 
-    def __init__(self, model: nn.Module) -> None:
-        self.model, self.plans, self.profile = model, {}, None
+    def __init__(self, model: nn.Module, saved: dict[str, dict] | None = None) -> None:
+        self.model, self.plans, self.profile, self.saved = model, {}, None, dict(saved or {})
 
     def get(self, preset: str, online: bool = False, target: float | None = None, **kwargs) -> xs.Plan:
         key = (preset, online, target, repr(sorted(kwargs.items())))
+        if key not in self.plans and _plan_name(key) in self.saved:
+            self.plans[key] = xs.Plan.from_dict(self.saved[_plan_name(key)])
         if key not in self.plans:
             if self.profile is None:
                 labels, seeds = calibration_pairs()
@@ -133,12 +136,13 @@ class Calibrations:
         return self.plans[key]
 
     def to_dict(self) -> dict:
-        def name(key) -> str:
-            preset, online, target, extra = key
-            return (f"{preset}{'_online' if online else ''}{f'_target{target:g}' if target else ''}"
-                    f"{'' if extra == '[]' else '_' + extra}")
+        return {**self.saved, **{_plan_name(k): p.to_dict() for k, p in self.plans.items()}}
 
-        return {name(k): p.to_dict() for k, p in self.plans.items()}
+
+def _plan_name(key) -> str:
+    preset, online, target, extra = key
+    return (f"{preset}{'_online' if online else ''}{f'_target{target:g}' if target else ''}"
+            f"{'' if extra == '[]' else '_' + extra}")
 
 
 def make_denoiser(method: Method, model: nn.Module, plans: Calibrations, settings: dict | None = None) -> nn.Module:

@@ -4,6 +4,7 @@
     python -m benchmarks.quality --quick                 # a smoke run of a few methods (minutes)
     python -m benchmarks.quality --families full steps xslim --samples 200
     python -m benchmarks.quality --replot benchmarks/results/quality_1000_cpu.json   # tables and plots only
+    python -m benchmarks.quality --samples 500 --resume quality_500_cpu   # finish an interrupted run
 
 Every method generates the same (class, seed) pairs (seeds 0..N-1) with DDIM-50 and batched CFG
 (step-count methods use fewer steps). Methods come in families, each swept over settings spanning about
@@ -117,6 +118,28 @@ class Run:
                        "warmup": "one untimed generation of the timing batch per method", "done": False},
             "peers": PEERS_UNAVAILABLE or "available", "complete": False,
             "rows": [], "tuning": {}, "unreachable": [], "unavailable": [], "failed": [], "plans": {}}
+        self.kept: dict[str, dict] = {}   # rows scored by the run this one resumes
+        self.pending: list[str] = []      # the methods a resumed run still has to score
+        if args.resume:
+            self.resume(result_path(args.resume, args.resume))
+
+    def resume(self, path) -> None:
+        """Continue an earlier run of the same benchmark: its scored rows are kept, their denoisers rebuilt
+        (same plans, same thresholds) for the timing, which covers every row again; full compute runs
+        again (its images are the reference of the new rows) and must reproduce its kept row."""
+        previous = json.loads(path.read_text())
+        for key in ("samples", "sampler", "model_metadata", "seeds"):
+            if previous.get(key) != json.loads(json.dumps(self.result[key])):
+                raise SystemExit(f"--resume {display_path(path)}: its {key} differs from this run's "
+                                 f"({previous.get(key)!r} vs {self.result[key]!r})")
+        self.kept = {row["method"]: row for row in previous["rows"]}
+        self.result["tuning"], self.result["unreachable"] = previous["tuning"], previous["unreachable"]
+        self.plans.saved = previous["plans"]
+        self.result["resumed_from"] = {"file": display_path(path), "machine": previous["machine"],
+                                       "kept": sorted(self.kept)}
+        done = set(self.kept) | {e["method"] for e in previous["unreachable"]}
+        self.pending = [m.name for m in self.args.selected if m.name not in done]
+        tqdm.write(f"resuming {display_path(path)}: {len(self.kept)} rows kept, {len(self.pending)} methods to run")
 
     def save(self) -> None:
         self.result["plans"] = self.plans.to_dict()
@@ -124,6 +147,12 @@ class Run:
 
     # --- one method -------------------------------------------------------------------------------
     def run(self, method: Method) -> None:
+        if method.name in self.kept and (method.name != "full" or not self.pending):
+            self.restore(method)
+            self.save()
+            return
+        if self.kept and method.name not in self.pending and method.name != "full":
+            return  # unreachable in the resumed run; its entry is kept
         reason = unavailable_reason(method)
         if reason is not None:
             self.result["unavailable"].append({"method": method.name, "reason": reason})
@@ -138,6 +167,27 @@ class Run:
                 raise
             self.fail(method, error)
         self.save()
+
+    def restore(self, method: Method) -> None:
+        row = {k: v for k, v in self.kept[method.name].items()
+               if k not in ("ms_per_sample", "ms_per_sample_rounds", "speedup_wall", "wall_exceeds_flops")}
+        settings = dict(method.settings)
+        if method.tune is not None:
+            settings[method.tune] = self.result["tuning"][method.name]["threshold"]
+        denoiser = make_denoiser(method, self.model, self.plans, settings)
+        sample(denoiser, *self.timing, num_steps=method.num_steps)    # warm-up: capture, build, verify
+        if method.name == "full":
+            self.full_flops = row["flops_per_sample"]
+        self.result["rows"].append(row)
+        self.denoisers[method.name] = (denoiser, method.num_steps)
+        tqdm.write(f"{method.name}: kept from the resumed run")
+
+    def check_reproduced(self, row: dict) -> None:
+        kept = self.kept.get(row["method"])
+        for key in ("fd_classifier", "class_accuracy", "flops_per_sample"):
+            if kept is not None and abs(row[key] - kept[key]) > 1e-4 * max(1.0, abs(kept[key])):
+                raise SystemExit(f"{row['method']} does not reproduce the resumed run's {key} "
+                                 f"({row[key]} vs {kept[key]}): its kept rows were scored against another reference")
 
     def fail(self, method: Method, error: Exception) -> None:
         if isinstance(error, xs.ConfigError) and method.target_speedup is not None:
@@ -200,6 +250,8 @@ class Run:
             used = denoiser.trace.variants()[-method.num_steps:]
             row["variants"] = {v: used.count(v) for v in sorted(set(used))}
         row.update(metrics)
+        if method.name == "full":
+            self.check_reproduced(row)
         self.result["rows"].append(row)
         self.denoisers[method.name] = (denoiser, method.num_steps)
         tqdm.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()
@@ -259,6 +311,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="a name (written to benchmarks/results/) or a path")
     parser.add_argument("--replot", metavar="FILE.json", default=None,
                         help="print the tables and redraw the plots of a saved run; run nothing")
+    parser.add_argument("--resume", metavar="FILE", default=None,
+                        help="keep the scored rows of this earlier run (same samples and seeds), run the others, "
+                             "then time every row; --out defaults to it")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     if args.quick:
@@ -268,6 +323,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 setattr(args, key, value)
         if args.methods is None and args.families is None:
             args.methods = list(QUICK)
+    if args.resume and args.out is None:
+        args.out = args.resume
     if not 1 <= args.validation <= len(VALIDATION_SEEDS):
         parser.error(f"--validation must be in 1..{len(VALIDATION_SEEDS)}")
     try:
@@ -302,7 +359,7 @@ def finish(result: dict, path) -> None:
         print(f"not run: {entry['method']} ({entry.get('reason') or entry.get('error')})")
     result["pareto"] = pareto.compare(result["rows"])
     print("\n" + pareto.format_comparison(result["pareto"]))
-    plots = pareto.plot(result["rows"], path.stem, RESULTS)
+    plots = pareto.plot(result["rows"], path.stem, path.parent)
     result["plots"] = [display_path(p) for p in plots]
     print("plots: " + ", ".join(result["plots"]))
 
