@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile tests/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# the CPU wheel on these machines; a looser spec would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	$(BIN)/python -m pip install -q -c tests/constraints.txt -e ".[test,bench]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -14,6 +14,7 @@ import torch
 from torch import fx, nn
 from torch.utils import _pytree as pytree
 
+from .capture_patches import capture_patches
 from .errors import CaptureError
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def capture(model: nn.Module, kwargs: dict, block_paths: list[str]) -> CapturedG
     """Export model(**kwargs) and return the flat GraphModule with its call specs and block calls."""
     name = type(model).__name__
     try:
-        with torch.no_grad():
+        with torch.no_grad(), capture_patches():
             ep = torch.export.export(model, (), kwargs=kwargs, strict=False,
                                      preserve_module_call_signature=tuple(block_paths))
     except Exception as e:  # export raises many kinds; the cause is kept

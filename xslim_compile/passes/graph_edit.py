@@ -74,10 +74,44 @@ def latest(gm: fx.GraphModule, *nodes: fx.Node) -> fx.Node:
 
 def remove_dead_code(gm: fx.GraphModule) -> int:
     """Drop every node whose value is unused. Export marks SDPA and dropout impure (RNG), but in an
-    inference graph nothing has side effects, and keeping them would keep the blocks they belong to."""
-    before = len(gm.graph.nodes)
-    gm.graph.eliminate_dead_code(is_impure_node=lambda n: n.op in ("placeholder", "output"))
-    return before - len(gm.graph.nodes)
+    inference graph they have no side effects, and keeping them would keep the blocks they belong to.
+    The one real side effect is an in-place write into an intermediate (export keeps `out =
+    empty_like(x); out[..., 0::2] = a` as copy_ into a slice): such a write lives while its base does."""
+    live: set[fx.Node] = set()
+    nodes = list(gm.graph.nodes)
+    grew = True
+    while grew:
+        grew = False
+        for node in reversed(nodes):
+            if node in live:
+                continue
+            if (node.op in ("placeholder", "output") or any(u in live for u in node.users)
+                    or (_writes(node) and _written_base(node) in live)):
+                live.add(node)
+                grew = True
+    removed = 0
+    for node in reversed(nodes):
+        if node not in live:
+            gm.graph.erase_node(node)
+            removed += 1
+    return removed
+
+
+def _writes(node: fx.Node) -> bool:
+    schema = getattr(node.target, "_schema", None)
+    return node.op == "call_function" and schema is not None and schema.is_mutable
+
+
+def _written_base(node: fx.Node) -> fx.Node | None:
+    """The tensor an in-place op writes into, followed through views (slice, select, view...)."""
+    base = node.args[0] if node.args else None
+    while isinstance(base, fx.Node) and base.op == "call_function":
+        schema = getattr(base.target, "_schema", None)
+        returns = schema.returns if schema is not None else ()
+        if not (returns and returns[0].alias_info is not None and base.args):
+            break
+        base = base.args[0]
+    return base if isinstance(base, fx.Node) else None
 
 
 def strip_metadata_asserts(gm: fx.GraphModule) -> int:

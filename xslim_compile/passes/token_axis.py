@@ -25,7 +25,7 @@ IMAGE, TEXT = "image", "text"
 ELEMENTWISE = {
     "add", "sub", "mul", "div", "silu", "gelu", "tanh", "sigmoid", "exp", "neg", "pow", "rsqrt", "sqrt",
     "dropout", "to", "_to_copy", "contiguous", "clone", "alias", "detach", "clamp", "abs", "erf", "relu",
-    "where", "square", "reciprocal", "type_as", "masked_fill",
+    "where", "square", "reciprocal", "masked_fill", "empty_like", "copy_",
 }
 SHAPE_FREE = {"flatten", "unflatten"}  # their size arguments never hold the token count
 RESHAPES = {"view", "reshape", "_unsafe_view", "expand"}
@@ -134,6 +134,8 @@ class _Analysis:
         if op == "getitem":
             items = self.plan.axes[node.args[0].name]
             return items[node.args[1]] if isinstance(items, list) else None
+        if op == "type_as":  # the second operand gives only its dtype
+            return self.axis_of(node.args[0])
         if op in ELEMENTWISE:
             return self.broadcast(node)
         if op == "linear":
@@ -146,6 +148,11 @@ class _Analysis:
             return self.shape_free(node)
         if op in ("transpose", "permute", "unsqueeze", "squeeze", "select"):
             return self.move(node, op)
+        if op in ("view_as_complex", "view_as_real"):  # complex RoPE: pairs the last dim only
+            axis = self.axis_of(node.args[0])
+            if axis.dim >= min(len(_shape(node.args[0])), len(_shape(node))) - 1:
+                raise self.error(node, "it pairs values along the token axis")
+            return axis
         if op in ("cat", "stack"):
             return self.concat(node, op)
         if op == "slice":
@@ -326,10 +333,10 @@ class _Analysis:
         qa, ka, va = self.axis_of(q), self.axis_of(k), self.axis_of(v)
         rank = len(_shape(q))
         mask = node.args[3] if len(node.args) > 3 else node.kwargs.get("attn_mask")
-        if isinstance(mask, fx.Node):
-            raise self.error(node, "attention with a mask is not supported by the token variant yet")
         if qa is None or qa.dim != rank - 2:
             raise self.error(node, "queries do not carry the token axis on dim -2")
+        if isinstance(mask, fx.Node):
+            self.attention_mask(node, mask, qa)
         if ka != va:
             raise self.error(node, "keys and values carry different token layouts")
         if ka is not None:
@@ -338,6 +345,21 @@ class _Analysis:
             if any(s.kind == IMAGE for s in ka.segments):
                 self.plan.attention.append(node.name)
         return qa
+
+
+    def attention_mask(self, node, mask: fx.Node, qa: TokenAxis) -> None:
+        """A mask made before the stack (padding, segments) keeps its key columns: keys are the full
+        sequence (cached K/V). Its query rows, when it has them, are gathered at the kept queries."""
+        if self.axis_of(mask) is not None:
+            raise self.error(node, "its attention mask is computed from the token stream")
+        shape = _shape(mask)
+        if shape is None or len(shape) < 2 or shape[-2] == 1:
+            return
+        if shape[-2] != qa.full:
+            raise self.error(node, f"its attention mask has {shape[-2]} query rows, not {qa.full}")
+        if len(node.args) <= 3:
+            raise self.error(node, "its attention mask is passed by keyword")
+        self.plan.meets.append((node.name, 3, qa))
 
 
 def analyse_tokens(gm: fx.GraphModule, spec: StackSpec, model_name: str) -> TokenPlan:

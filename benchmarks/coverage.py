@@ -1,0 +1,241 @@
+"""Which diffusers transformers the compiler covers: every entry of the coverage zoo, one row each.
+
+    python -m benchmarks.coverage                      # the whole zoo; JSON and the README table
+    python -m benchmarks.coverage --only WanTransformer3DModel --no-inductor
+
+Columns (a tick, or the short reason it fails):
+  full      capture and the full-path graph; output equals the eager model (rel. err <= 1e-5, fp32) at
+            the first and the last timestep of the pipeline's range
+  skip      the skip variant builds and passes build-time verification
+  block     a block variant (block 1 reused) builds and passes verification
+  token     the token variant (r = 0.5) builds and passes verification
+  inductor  a 10-step run (full, skip, block, token where built) compiled with inductor, parity <= 1e-4,
+            then a second 10-step run compiles nothing new (recorded: "recompiles")
+A class counts when full, skip and block pass. Parameters a model initialises to zero (adaLN-Zero
+gates, zero output projections) are drawn at random first, so that every block changes the output.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import time
+
+import torch
+from torch._dynamo.utils import counters
+from tqdm import tqdm
+
+import xslim_compile as xs
+from xslim_compile.plan import Variant
+from xslim_compile.runtime.policies import token_bucket
+from xslim_compile.runtime.variant_set import VariantKey
+
+from .common import RESULTS, display_path, machine_name, result_path, write_json
+
+COLUMNS = ("full", "skip", "block", "token", "inductor")
+PARITY = 1e-5
+INDUCTOR_PARITY = 1e-4
+STEPS = 10
+README_BEGIN, README_END = "<!-- coverage table: begin -->", "<!-- coverage table: end -->"
+
+
+def wake(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Draw the zero-initialised parameters at random (else a zero gate makes a block's skip exact)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.numel() and not p.any():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+    return model
+
+
+def first_tensor(out) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)):
+        return first_tensor(out[0])
+    return first_tensor(out.sample if hasattr(out, "sample") else out.to_tuple())
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def short(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".splitlines()[0]
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int):
+    def fire(*_):
+        raise TimeoutError(f"over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def timesteps(entry, steps: int = STEPS) -> list[float]:
+    first, last = entry.timesteps
+    return [first + (last - first) * i / (steps - 1) for i in range(steps)]
+
+
+def check(entry, inductor: bool = True, limit: int = 300) -> dict:
+    row: dict = {"class": entry.cls, "name": entry.key, "pipeline": entry.pipeline, "config": entry.config}
+    start = time.perf_counter()
+    try:
+        with time_limit(limit):
+            _check_eager(entry, row)
+            if inductor and row["full"] == "ok" and row["skip"] == "ok" and row["block"] == "ok":
+                _check_inductor(entry, row)
+    except TimeoutError as error:
+        for column in COLUMNS:
+            row.setdefault(column, short(error))
+    for column in COLUMNS:
+        row.setdefault(column, "not run" if column == "inductor" and not inductor else "-")
+    row["counts"] = all(row[c] == "ok" for c in ("full", "skip", "block"))
+    row["seconds"] = round(time.perf_counter() - start, 1)
+    return row
+
+
+def _check_eager(entry, row: dict) -> None:
+    try:
+        model = wake(entry.make())
+        steps = entry.timesteps
+        inputs = [entry.inputs(t, 0) for t in steps]
+        with torch.no_grad():
+            want = [first_tensor(model(**kw)) for kw in inputs]
+    except Exception as error:  # the zoo entry itself (diffusers, the inputs): not the compiler's
+        row.update({c: "eager: " + short(error) for c in COLUMNS})
+        return
+    try:
+        opt = xs.optimize(model, xs.XSlimConfig(schedule=["full"], strict=True))
+        errors = []
+        for kw, ref in zip(inputs, want):
+            with opt.generation(num_steps=1):
+                errors.append(rel_err(first_tensor(opt(**kw)), ref))
+        row["full_rel_err"] = max(errors)
+        row["full"] = "ok" if max(errors) <= PARITY else f"rel. err {max(errors):.1e} > {PARITY:g}"
+        variants = next(iter(opt._variant_sets.values()))
+    except Exception as error:
+        row.update({c: short(error) for c in COLUMNS})
+        return
+    stack = variants.stack
+    row["blocks"], row["chains"] = stack.num_blocks, len(stack.chain_paths)
+    keys = {"skip": VariantKey(Variant.SKIP), "block": VariantKey(Variant.BLOCK, reuse=(1,))}
+    for column, key in keys.items():
+        row[column] = _build(variants, key)
+    try:
+        variants.builder.token_plan
+        row["token"] = _build(variants, VariantKey(Variant.TOKEN, tokens=token_bucket(0.5, variants.image_tokens)))
+    except Exception as error:
+        row["token"] = short(error)
+
+
+def _build(variants, key) -> str:
+    try:
+        variants.get(key)
+        return "ok"
+    except Exception as error:
+        return short(error)
+
+
+def _check_inductor(entry, row: dict) -> None:
+    schedule = ["full", "full", "skip", "block"] + (["token"] if row["token"] == "ok" else ["skip"])
+    schedule = (schedule * STEPS)[:STEPS]
+    try:
+        model = wake(entry.make())
+        inputs = [entry.inputs(t, 0) for t in timesteps(entry)]
+        opt = xs.optimize(model, xs.XSlimConfig(schedule=schedule, block_reuse=[1], token_ratio=0.5,
+                                                backend="inductor", strict=True))
+        with opt.generation(num_steps=STEPS):
+            first = [first_tensor(opt(**kw)) for kw in inputs]
+        graphs = counters["stats"]["unique_graphs"]
+        with opt.generation(num_steps=STEPS):
+            second = [first_tensor(opt(**kw)) for kw in inputs]
+        row["recompiles"] = counters["stats"]["unique_graphs"] - graphs
+        with torch.no_grad():
+            err = rel_err(first[0], first_tensor(model(**inputs[0])))
+        drift = max(rel_err(a, b) for a, b in zip(first, second))
+        row["inductor_rel_err"] = err
+        row["inductor"] = ("ok" if row["recompiles"] == 0 and err <= INDUCTOR_PARITY and drift <= PARITY else
+                           f"{row['recompiles']} recompiles, rel. err {err:.1e}, run-to-run {drift:.1e}")
+    except Exception as error:
+        row["inductor"] = short(error)
+    finally:
+        torch._dynamo.reset()
+
+
+def table(rows: list[dict]) -> str:
+    tick = {"ok": "✔"}
+    lines = ["| class | pipeline | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
+    for r in rows:
+        cells = [tick.get(r[c], r[c].replace("|", "/")) for c in COLUMNS]
+        lines.append(f"| {r['name']} | {r['pipeline']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme(rows: list[dict], excluded: dict[str, str], summary: str) -> None:
+    path = RESULTS.parent.parent / "README.md"
+    text = path.read_text()
+    if README_BEGIN not in text:
+        raise SystemExit(f"README.md has no {README_BEGIN} marker")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    left_out = "\n".join(f"- `{name}`: {why}" for name, why in sorted(excluded.items()))
+    body = f"{summary}\n\n{table(rows)}\n\nLeft out of the zoo:\n{left_out}\n"
+    path.write_text(f"{head}{README_BEGIN}\n{body}{README_END}{tail}")
+
+
+def main(argv=None) -> dict:
+    from tests.coverage_zoo import entries, excluded
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", default=None, help="class names or entry names")
+    parser.add_argument("--no-inductor", action="store_true", help="skip the inductor column (slow on CPU)")
+    parser.add_argument("--limit", type=int, default=300, help="seconds per entry")
+    parser.add_argument("--out", default=None, help="a name (written to benchmarks/results/) or a path")
+    args = parser.parse_args(argv)
+    zoo = entries()
+    chosen = [e for e in zoo.values() if args.only is None or e.key in args.only or e.cls in args.only]
+    if args.only and not chosen:
+        raise SystemExit(f"no zoo entry named {args.only}; entries: {', '.join(sorted(zoo))}")
+    torch.set_grad_enabled(False)
+    rows = []
+    for entry in tqdm(chosen, desc="coverage", unit="model"):
+        rows.append(check(entry, inductor=not args.no_inductor, limit=args.limit))
+        tqdm.write(json.dumps({k: v for k, v in rows[-1].items() if k in ("name", "seconds", *COLUMNS)}))
+    counted = [r for r in rows if r["counts"]]
+    compiled = [r for r in counted if r["inductor"] == "ok"]
+    summary = (f"{len(counted)} of {len(rows)} zoo entries count (full parity, skip and block verified); "
+               f"{len(compiled)} also run inductor with no recompiles over a {STEPS}-step run; token builds "
+               f"for {sum(r['token'] == 'ok' for r in rows)}. diffusers {_version('diffusers')}, torch "
+               f"{torch.__version__}, {machine_name()}.")
+    result = {"benchmark": "coverage", "machine": machine_name(), "torch": torch.__version__,
+              "diffusers": _version("diffusers"), "inductor": not args.no_inductor, "summary": summary,
+              "rows": rows, "excluded": excluded()}
+    print(table(rows) + "\n\n" + summary)
+    if args.only is None:
+        path = write_json(result_path(args.out, "coverage_cpu"), result)
+        print(f"wrote {display_path(path)}")
+        if not args.no_inductor:
+            write_readme(rows, excluded(), summary)
+    return result
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)
