@@ -22,6 +22,7 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch._dynamo.utils import counters
@@ -174,11 +175,49 @@ def _check_inductor(entry, row: dict) -> None:
         torch._dynamo.reset()
 
 
+def _check_by_key(key: str, inductor: bool, limit: int) -> dict:
+    from tests.coverage_zoo import entries
+
+    torch.set_num_threads(1)  # one thread per job: two jobs on two cores, no OpenMP contention
+    torch.set_grad_enabled(False)
+    return check(entries()[key], inductor=inductor, limit=limit)
+
+
+def run_all(keys: list[str], inductor: bool, limit: int, jobs: int) -> list[dict]:
+    """Rows in zoo order; with jobs > 1, entries run in worker processes (compiles are single-threaded)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+
+    found: dict[str, dict] = {}
+    bar = tqdm(total=len(keys), desc="coverage", unit="model")
+    with ProcessPoolExecutor(max(1, jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_check_by_key, key, inductor, limit): key for key in keys}
+        for future in as_completed(futures):
+            row = future.result()
+            found[futures[future]] = row
+            bar.update()
+            tqdm.write(json.dumps({k: v for k, v in row.items() if k in ("name", "seconds", *COLUMNS)}))
+    bar.close()
+    return [found[key] for key in keys]
+
+
+def cell(text: str, cls: str) -> str:
+    """A reason short enough for a table cell (the JSON keeps the whole first line)."""
+    if text == "ok":
+        return "✔"
+    for noise in (f"{cls}: ", "the token variant cannot be built: ", "the token variant cannot be built ",
+                  "UnsupportedModelError: ",
+                  "torch.export (non-strict) could not capture ", f"{cls}.forward: "):
+        text = text.replace(noise, "")
+    text = text.replace("|", "/")
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
 def table(rows: list[dict]) -> str:
-    tick = {"ok": "✔"}
     lines = ["| class | pipeline | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
     for r in rows:
-        cells = [tick.get(r[c], r[c].replace("|", "/")) for c in COLUMNS]
+        failed_first = r["full"] != "ok" and all(r[c] == r["full"] for c in COLUMNS[1:4])
+        cells = [cell(r[c], r["class"]) if c == "full" or not failed_first else "-" for c in COLUMNS]
         lines.append(f"| {r['name']} | {r['pipeline']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -202,26 +241,28 @@ def main(argv=None) -> dict:
     parser.add_argument("--only", nargs="+", default=None, help="class names or entry names")
     parser.add_argument("--no-inductor", action="store_true", help="skip the inductor column (slow on CPU)")
     parser.add_argument("--limit", type=int, default=300, help="seconds per entry")
+    parser.add_argument("--jobs", type=int, default=2, help="entries checked at once, one thread each")
     parser.add_argument("--out", default=None, help="a name (written to benchmarks/results/) or a path")
+    parser.add_argument("--readme", metavar="FILE.json", default=None,
+                        help="rewrite the README table from a saved run; run nothing")
     args = parser.parse_args(argv)
+    if args.readme:
+        result = json.loads(Path(args.readme).read_text())
+        result["summary"] = summarize(result)
+        write_readme(result["rows"], result["excluded"], result["summary"])
+        print(result["summary"])
+        return result
     zoo = entries()
     chosen = [e for e in zoo.values() if args.only is None or e.key in args.only or e.cls in args.only]
     if args.only and not chosen:
         raise SystemExit(f"no zoo entry named {args.only}; entries: {', '.join(sorted(zoo))}")
     torch.set_grad_enabled(False)
-    rows = []
-    for entry in tqdm(chosen, desc="coverage", unit="model"):
-        rows.append(check(entry, inductor=not args.no_inductor, limit=args.limit))
-        tqdm.write(json.dumps({k: v for k, v in rows[-1].items() if k in ("name", "seconds", *COLUMNS)}))
-    counted = [r for r in rows if r["counts"]]
-    compiled = [r for r in counted if r["inductor"] == "ok"]
-    summary = (f"{len(counted)} of {len(rows)} zoo entries count (full parity, skip and block verified); "
-               f"{len(compiled)} also run inductor with no recompiles over a {STEPS}-step run; token builds "
-               f"for {sum(r['token'] == 'ok' for r in rows)}. diffusers {_version('diffusers')}, torch "
-               f"{torch.__version__}, {machine_name()}.")
+    start = time.perf_counter()
+    rows = run_all([e.key for e in chosen], not args.no_inductor, args.limit, args.jobs)
     result = {"benchmark": "coverage", "machine": machine_name(), "torch": torch.__version__,
-              "diffusers": _version("diffusers"), "inductor": not args.no_inductor, "summary": summary,
-              "rows": rows, "excluded": excluded()}
+              "diffusers": _version("diffusers"), "inductor": not args.no_inductor, "jobs": args.jobs,
+              "wall_seconds": round(time.perf_counter() - start), "rows": rows, "excluded": excluded()}
+    result["summary"] = summary = summarize(result)
     print(table(rows) + "\n\n" + summary)
     if args.only is None:
         path = write_json(result_path(args.out, "coverage_cpu"), result)
@@ -229,6 +270,21 @@ def main(argv=None) -> dict:
         if not args.no_inductor:
             write_readme(rows, excluded(), summary)
     return result
+
+
+def summarize(result: dict) -> str:
+    rows = result["rows"]
+    classes = {r["class"] for r in rows}
+
+    def count(test) -> int:
+        return len({r["class"] for r in rows if test(r)})
+
+    return (f"{count(lambda r: r['counts'])} of {len(classes)} classes count ({sum(r['counts'] for r in rows)} of "
+            f"{len(rows)} entries): full parity, skip and block verified; "
+            f"{count(lambda r: r['counts'] and r['inductor'] == 'ok')} also run inductor with no recompiles over a "
+            f"{STEPS}-step run; the token variant builds for {count(lambda r: r['token'] == 'ok')}. diffusers "
+            f"{result['diffusers']}, torch {result['torch']}, {result['machine']}, {result.get('jobs', 1)} jobs, "
+            f"{result['wall_seconds'] / 60:.0f} min.")
 
 
 def _version(package: str) -> str:
