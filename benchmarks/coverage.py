@@ -243,6 +243,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--limit", type=int, default=300, help="seconds per entry")
     parser.add_argument("--jobs", type=int, default=2, help="entries checked at once, one thread each")
     parser.add_argument("--out", default=None, help="a name (written to benchmarks/results/) or a path")
+    parser.add_argument("--update", metavar="FILE.json", default=None,
+                        help="with --only: replace those rows of a saved whole-zoo run, then rewrite it and the README")
     parser.add_argument("--readme", metavar="FILE.json", default=None,
                         help="rewrite the README table from a saved run; run nothing")
     args = parser.parse_args(argv)
@@ -264,7 +266,16 @@ def main(argv=None) -> dict:
               "wall_seconds": round(time.perf_counter() - start), "rows": rows, "excluded": excluded()}
     result["summary"] = summary = summarize(result)
     print(table(rows) + "\n\n" + summary)
-    if args.only is None:
+    if args.update:
+        saved = json.loads(Path(args.update).read_text())
+        fresh = {r["name"]: r for r in rows}
+        saved["rows"] = [fresh.pop(r["name"], r) for r in saved["rows"]] + list(fresh.values())
+        saved["updated"] = sorted(set(saved.get("updated", [])) | {r["name"] for r in rows})
+        saved["summary"] = summarize(saved)
+        write_json(Path(args.update), saved)
+        write_readme(saved["rows"], saved["excluded"], saved["summary"])
+        print(f"updated {args.update}: {saved['summary']}")
+    elif args.only is None:
         path = write_json(result_path(args.out, "coverage_cpu"), result)
         print(f"wrote {display_path(path)}")
         if not args.no_inductor:

@@ -39,3 +39,18 @@ def test_dense_moe_equals_routed_moe():
         with capture_patches():
             got = moe(x)
     assert rel_err(got, want) <= 1e-6
+
+
+def test_omnigen_rope_on_the_device_equals_the_original():
+    from diffusers.models.transformers.transformer_omnigen import OmniGenSuScaledRotaryEmbedding
+
+    factors = {"short_factor": [1.0 + 0.1 * i for i in range(4)], "long_factor": [2.0 + 0.3 * i for i in range(4)]}
+    rope = OmniGenSuScaledRotaryEmbedding(8, max_position_embeddings=64, original_max_position_embeddings=16,
+                                          rope_scaling=factors)
+    x = torch.randn(1, 4, 8)
+    for length in (10, 40):  # below and above original_max_position_embeddings: short and long factors
+        ids = torch.arange(length)[None]
+        want = rope(x, ids)
+        with capture_patches():
+            got = rope(x, ids)
+        assert all(rel_err(g, w) <= 1e-6 for g, w in zip(got, want))

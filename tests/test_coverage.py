@@ -17,6 +17,7 @@ SUBSET = {
     "ConsisIDTransformer3DModel": False,           # a face cross-attention added between blocks (glue)
     "WanAnimateTransformer3DModel": False,         # an MLP ModuleList beside the blocks; face-adapter blocks between them
     "HiDreamImageTransformer2DModel": False,       # data-dependent MoE routing: a capture patch
+    "OmniGenTransformer2DModel": True,             # a data-dependent Python if in its RoPE: a capture patch
     "QwenImageTransformer2DModel": True,           # joint text + image attention, complex RoPE (view_as_complex)
 }
 
