@@ -19,6 +19,7 @@ SUBSET = {
     "HiDreamImageTransformer2DModel": False,       # data-dependent MoE routing: a capture patch
     "OmniGenTransformer2DModel": True,             # a data-dependent Python if in its RoPE: a capture patch
     "QwenImageTransformer2DModel": True,           # joint text + image attention, complex RoPE (view_as_complex)
+    "LuminaNextDiT2DModel": True,                  # RoPE tiled over heads (repeat keeps the token axis)
 }
 
 

@@ -148,6 +148,11 @@ class _Analysis:
             return self.shape_free(node)
         if op in ("transpose", "permute", "unsqueeze", "squeeze", "select"):
             return self.move(node, op)
+        if op == "repeat":  # tiling other dims (Lumina-Next's RoPE heads) keeps the token axis
+            axis, lead = self.axis_of(node.args[0]), len(node.args[1]) - len(_shape(node.args[0]))
+            if node.args[1][axis.dim + lead] != 1:
+                raise self.error(node, "it repeats the token axis")
+            return axis.moved(axis.dim + lead)
         if op in ("view_as_complex", "view_as_real"):  # complex RoPE: pairs the last dim only
             axis = self.axis_of(node.args[0])
             if axis.dim >= min(len(_shape(node.args[0])), len(_shape(node))) - 1:
