@@ -20,6 +20,7 @@ SUBSET = {
     "OmniGenTransformer2DModel": True,             # a data-dependent Python if in its RoPE: a capture patch
     "QwenImageTransformer2DModel": True,           # joint text + image attention, complex RoPE (view_as_complex)
     "LuminaNextDiT2DModel": True,                  # RoPE tiled over heads (repeat keeps the token axis)
+    "PRXTransformer2DModel": True,                 # text keys joined to the image keys inside the block (cat)
 }
 
 

@@ -273,10 +273,9 @@ class _Analysis:
                 raise self.error(node, "it stacks values with different token layouts")
             return first.moved(first.dim + (1 if dim <= first.dim else 0))
         first = next(a for a in axes if a is not None)
-        if dim == first.dim:
-            if any(a is None for a in axes):
-                raise self.error(node, "it joins a token sequence with a value that is not one")
-            return TokenAxis(dim, tuple(s for a in axes for s in a.segments))
+        if dim == first.dim:  # a side value joined along the sequence (PRX's text keys) always runs
+            return TokenAxis(dim, tuple(s for t, a in zip(tensors, axes)
+                                        for s in (a.segments if a is not None else (Segment(TEXT, _shape(t)[dim]),))))
         for t, a in zip(tensors, axes):
             if a is None:
                 raise self.error(node, f"operand {t.name} would need gathering inside a list")
