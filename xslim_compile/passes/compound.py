@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import fx
 
 from ..layout import BlockSpec, StackSpec
-from .graph_edit import BLOCK
+from .graph_edit import BLOCK, node_shape as shape
 
 
 def past_layout_glue(spec: StackSpec, nodes: dict[str, fx.Node]) -> StackSpec:
@@ -60,8 +60,3 @@ def compound(spec: StackSpec, gm: fx.GraphModule, nodes: dict[str, fx.Node]) -> 
     blocks = tuple(BlockSpec(k, "+".join(b.path for b in g), g[0].chain, g[0].inputs, g[-1].outputs)
                    for k, g in enumerate(merged))
     return StackSpec(spec.slots, blocks, spec.chain_paths, spec.read_slots)
-
-
-def shape(node: fx.Node):
-    value = node.meta.get("val")
-    return tuple(value.shape) if hasattr(value, "shape") else None

@@ -3,7 +3,8 @@
 A chain is a run of >= 2 sibling blocks (one ModuleList, one class) in which every block consumes the
 previous block's outputs, directly or through glue (passes/links.py); two ModuleLists whose blocks
 alternate (Latte: spatial, temporal, spatial, ...) form one chain. Chains linked the same way (FLUX:
-double- then single-stream) form the stack; the longest linked sequence that passes its stream on wins. Module names alone are not enough: DiT calls
+double- then single-stream) form the stack; the longest linked sequence that passes its stream on
+wins. Module names alone are not enough: DiT calls
 `transformer_blocks[0].norm1.emb` again after the loop, so a block's body is the set of nodes recorded
 inside *that block's call*, and its stream inputs/outputs come from the call signature export recorded.
 """
@@ -144,10 +145,10 @@ class FindStack:
         spec = StackSpec(spec.slots, spec.blocks, spec.chain_paths, read)
         gm.meta[STACK] = spec
         regions = _tag_regions(gm)
-        return PassResult(gm, modified=hoisted > 0, stats={"blocks": spec.num_blocks, "chains": len(spec.chain_paths),
-                                                     "slots": len(spec.slots), "body_nodes": regions["stack"], "hoisted_nodes": hoisted,
-                                                     "prologue_nodes": regions["prologue"],
-                                                     "epilogue_nodes": regions["epilogue"]})
+        return PassResult(gm, modified=hoisted > 0, stats={
+            "blocks": spec.num_blocks, "chains": len(spec.chain_paths), "slots": len(spec.slots),
+            "body_nodes": regions["stack"], "hoisted_nodes": hoisted, "prologue_nodes": regions["prologue"],
+            "epilogue_nodes": regions["epilogue"]})
 
 
 def _tag_regions(gm: fx.GraphModule) -> dict[str, int]:

@@ -72,6 +72,12 @@ def latest(gm: fx.GraphModule, *nodes: fx.Node) -> fx.Node:
     return max(nodes, key=order.__getitem__)
 
 
+def node_shape(node) -> tuple[int, ...] | None:
+    """The shape export recorded for a node's value (None for non-tensors and non-nodes)."""
+    value = node.meta.get("val") if isinstance(node, fx.Node) else None
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+
+
 def remove_dead_code(gm: fx.GraphModule) -> int:
     """Drop every node whose value is unused. Export marks SDPA and dropout impure (RNG), but in an
     inference graph they have no side effects, and keeping them would keep the blocks they belong to.

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import torch
 from torch import fx
 
 from ..errors import UnsupportedModelError
 from ..layout import StackSpec
 from .graph_edit import BLOCK
+from .graph_edit import node_shape as _shape
 
 IMAGE, TEXT = "image", "text"
 ELEMENTWISE = {
@@ -82,11 +82,6 @@ class TokenPlan:
 def _name(target) -> str:
     packet = getattr(target, "overloadpacket", None)
     return getattr(packet, "__name__", None) or getattr(target, "__name__", str(target))
-
-
-def _shape(node) -> tuple[int, ...] | None:
-    value = node.meta.get("val") if isinstance(node, fx.Node) else None
-    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
 
 
 class _Analysis:
