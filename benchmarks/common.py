@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import statistics
 import time
 from pathlib import Path
@@ -27,6 +28,11 @@ def machine_name(device: torch.device | str = "cpu") -> str:
     except OSError:
         pass
     return f"{model} ({torch.get_num_threads()} threads)"
+
+
+def machine_slug(device: torch.device | str = "cpu") -> str:
+    """machine_name as a file-name part: 'NVIDIA H100 80GB HBM3' -> 'nvidia-h100-80gb-hbm3'."""
+    return re.sub(r"[^a-z0-9]+", "-", machine_name(device).lower()).strip("-")[:48]
 
 
 def synchronize(device: torch.device) -> None:
