@@ -34,8 +34,8 @@ import xslim_compile as xs
 
 from . import pareto
 from .common import RESULTS, counted, display_path, machine_name, result_path, time_rounds, write_json
-from .methods import (CALIBRATION_SEEDS, PEERS_UNAVAILABLE, VALIDATION_SEEDS, Calibrations, Method, built_variants,
-                      describe, make_denoiser, select_methods, unavailable_reason)
+from .methods import (CALIBRATION_SEEDS, PEERS_UNAVAILABLE, VALIDATION_SEEDS, Calibrations, Method, all_methods,
+                      built_variants, describe, make_denoiser, select_methods, unavailable_reason)
 from .metrics import (class_accuracy, feature_stats, frechet_distance, frechet_distance_se, kid, mean_se,
                       paired_agreement, psnr, ssim)
 from .reference.data import to_pixel_space
@@ -117,7 +117,9 @@ class Run:
             "timing": {"batch": args.time_batch, "rounds": args.rounds, "statistic": "median over rounds",
                        "warmup": "one untimed generation of the timing batch per method", "done": False},
             "peers": PEERS_UNAVAILABLE or "available", "complete": False,
-            "rows": [], "tuning": {}, "unreachable": [], "unavailable": [], "failed": [], "plans": {}}
+            "rows": [], "tuning": {}, "unreachable": [], "unavailable": [], "failed": [], "plans": {},
+            # methods this run was not asked for (--methods/--families): "complete" covers the others only
+            "not_selected": [m.name for m in all_methods() if m.name not in {s.name for s in args.selected}]}
         self.kept: dict[str, dict] = {}   # rows scored by the run this one resumes
         self.pending: list[str] = []      # the methods a resumed run still has to score
         if args.resume:

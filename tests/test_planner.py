@@ -1,5 +1,7 @@
 """The planner on synthetic profiles (exact, fast): estimator choice per span, polish by measured cost,
 and the profiling helpers; plus calibration with measured costs on a tiny model."""
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -41,6 +43,16 @@ def test_a_straight_line_is_skipped_through_with_a_forecast_and_reuse_wins_past_
     assert all(s.variant == "skip" for s in steps[after + 1:-1])  # reuse is exact to the end
 
 
+def test_a_cap_on_consecutive_skips_holds_and_the_last_step_is_planned_only_when_asked():
+    model = ErrorModel(fake_profile(lambda t: 0.5 * t))  # a straight line: taylor1 is exact everywhere
+    rule = PlanRule(warn=0.3, crit=0.6, estimators=("taylor1",), costs={"full": 1.0, "skip": 0.01})
+    free = [s.variant for s in simulate(model, rule)]
+    assert free == ["full"] * 4 + ["skip"] * 25 + ["full"]
+    capped = "".join(s.variant[0] for s in simulate(model, replace(rule, max_span=5)))
+    assert max(len(run) for run in capped.split("f")) == 5 and capped.startswith("ffff") and capped.endswith("f")
+    assert [s.variant for s in simulate(model, replace(rule, last_full=False))] == ["full"] * 4 + ["skip"] * 26
+
+
 def test_the_estimator_is_chosen_by_measured_error_not_fixed():
     bend = ErrorModel(fake_profile(lambda t: float(t) ** 0.5))
     line = ErrorModel(fake_profile(lambda t: 0.3 * t))
@@ -74,8 +86,8 @@ def test_a_refresh_runs_where_it_buys_more_error_per_unit_of_measured_cost():
 
 
 def test_sensitivity_probes_and_interpolation():
-    assert probe_steps(50, 6) == [7, 15, 22, 30, 37, 45]
-    assert probe_steps(8, 6) == [4, 5, 6] and probe_steps(5, 3) == []
+    assert probe_steps(50, 6) == [6, 14, 22, 29, 37, 45] and probe_steps(50, 6, last=True)[-1] == 49
+    assert probe_steps(8, 6) == [3, 4, 5, 6] and probe_steps(4, 3) == []
     curve = interpolate_log([(2, 1.0), (6, 16.0)], 8)
     assert curve[0] == curve[2] == 1.0 and curve[4] == pytest.approx(4.0) and curve[7] == pytest.approx(16.0)
     assert interpolate_log([], 3) == [1.0, 1.0, 1.0]
@@ -109,7 +121,8 @@ def tiny_sampler(module, seeds, steps=20):
 def test_calibration_with_measured_costs_never_plans_a_variant_dearer_than_full():
     model = make_dit(num_layers=6)
     profile = xs.profile(model, run=lambda m: tiny_sampler(m, [1, 2]), sensitivity_probes=2, progress=False)
-    assert len(profile.probes) == 2 and all(s > 0 for _, s in profile.probes)
+    # two probes spread over the middle, and the last step (the run returns its final samples)
+    assert len(profile.probes) == 3 and all(s > 0 for _, s in profile.probes)
     for target in (2.0, 2.5):
         plan = xs.calibrate(profile=profile, target_speedup=target)
         costs = plan.costs
@@ -120,3 +133,19 @@ def test_calibration_with_measured_costs_never_plans_a_variant_dearer_than_full(
     # an override is obeyed: a token step priced above full is never planned
     plan = xs.calibrate(profile=profile, target_speedup=2.5, costs={"token": 1.5, "block": 1.5})
     assert {e.variant for e in plan.entries} <= {Variant.FULL}
+
+
+def test_the_last_step_is_planned_only_where_the_final_samples_are_observed():
+    model = make_dit(num_layers=6)
+    observed = xs.profile(model, run=lambda m: tiny_sampler(m, [1, 2]), sensitivity_probes=2, progress=False)
+    hidden = xs.profile(model, run=lambda m: [tiny_sampler(m, [1, 2])] and None, sensitivity_probes=2, progress=False)
+    T = observed.num_steps
+    assert observed.plans_last_step and [p for p, _ in observed.probes][-1] == T - 1
+    assert not hidden.plans_last_step and len(hidden.probes) == 2 and all(p < T - 1 for p, _ in hidden.probes)
+    # DDIM ends at alpha_bar -> 1: an error in the last step's output barely moves the sample
+    assert observed.probes[-1][1] < 0.1 * min(s for _, s in observed.probes[:-1])
+    unseen = xs.calibrate(profile=hidden, target_speedup=2.0)
+    assert unseen.last_full and unseen.variants(T)[-1] == "full"
+    seen = xs.calibrate(profile=observed, target_speedup=2.0)
+    assert not seen.last_full and seen.variants(T)[-1] == "skip"
+    assert seen.source["ideal_speedup"] >= 2.0

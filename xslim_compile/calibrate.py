@@ -12,6 +12,8 @@
    (by measured costs) of the preset or `target_speedup=`:
    - "slow": 3.0x, κ = 2.5, token refreshes recompute 50% of the image tokens;
    - "fast": 4.5x, κ = 2.0, token refreshes recompute 70%.
+   Each is tried with no cap on consecutive skips and with caps near the even spacing that reaches
+   the goal (_max_spans); the last step is planned too where the run returns its final samples.
 4. Validation: each distinct candidate plan runs on the calibration's own inputs, and the one whose
    final samples are closest to full compute wins (the error model assumes exact history points; a
    real run's computed steps carry the drift of the skips before them, which favours some estimators
@@ -22,6 +24,7 @@ explicit target_speedup that no candidate reaches raises ConfigError.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -48,6 +51,7 @@ PRESETS = {"slow": Preset(3.0, 2.5, 0.5), "fast": Preset(4.5, 2.0, 0.7)}
 REFRESHES = ("token", "block")
 # estimator sets a plan may be made from; each is planned and validated (per-span choice within a set)
 CANDIDATE_ESTIMATORS = (("reuse",), ("taylor1",), ("taylor2",), ("reuse", "taylor1"), tuple(ESTIMATORS))
+SPAN_SLACK = (0, 1, 2)   # caps on consecutive skips tried: the even spacing's span plus these (see _max_spans)
 COST_NAMES = ("full", "skip", "skip2", "skip3", "token", "block")
 
 
@@ -89,16 +93,18 @@ def calibrate(target=None, inputs: Sequence[dict] | None = None, run: Callable |
     step_costs = {**measured, **(costs or {})}
     goal = target_speedup or p.speedup
     polish_options = [()] + ([tuple(refreshes)] if refreshes else [])
+    last_full = not profile.plans_last_step
     candidates, seen = [], set()
     for names in sets:
         for polish in polish_options:
-            rule = PlanRule(0.0, 0.0, names, step_costs, token_ratio if "token" in polish else None,
-                            reuse if "block" in polish else (), FIRST_FULL)
-            candidate = _plan_for(model, rule, p.crit_over_warn, goal)
-            key = tuple((s.variant, s.estimator) for s in candidate["steps"])
-            if key not in seen:
-                seen.add(key)
-                candidates.append(candidate)
+            for max_span in _max_spans(profile.num_steps, goal):
+                rule = PlanRule(0.0, 0.0, names, step_costs, token_ratio if "token" in polish else None,
+                                reuse if "block" in polish else (), FIRST_FULL, max_span, last_full)
+                candidate = _plan_for(model, rule, p.crit_over_warn, goal)
+                key = tuple((s.variant, s.estimator) for s in candidate["steps"])
+                if key not in seen and (max_span is None or candidate["ideal"] >= goal * (1 - 1e-9)):
+                    seen.add(key)
+                    candidates.append(candidate)
     if target_speedup is not None:  # an explicit target must be met; a preset takes the most it can
         reached = [c for c in candidates if c["ideal"] >= goal * (1 - 1e-9)]
         if not reached:
@@ -117,11 +123,16 @@ def calibrate(target=None, inputs: Sequence[dict] | None = None, run: Callable |
         "sampler": profile.sampler, "preset": preset, "target_speedup": target_speedup,
         "ideal_speedup": round(best["ideal"], 4), "flops_speedup": round(T / plan_cost(steps, flops), 4),
         "thresholds": best["note"], "generations": len(profile.runs), "costs_measured": measured, "flops": flops,
+        "last_step": "full (the run returns no final sample to measure it by)" if chosen.last_full else
+                     "planned by its measured sensitivity (the run returns its final samples)",
+        "max_span": chosen.max_span,
         "estimators": list(chosen.estimators), "refreshes": [k for k in REFRESHES if k in best["polish"]],
         "variant_counts": {v: sum(s.variant == v for s in steps) for v in ("full", "token", "block", "skip")},
         "estimator_counts": {n: sum(s.variant == "skip" and s.estimator == n for s in steps) for n in ESTIMATORS},
         "predicted_relative_error": best["predicted"] / max(scale, 1e-30),
         "candidates": [{"estimators": list(c["rule"].estimators), "refreshes": list(c["polish"]),
+                        "max_span": c["rule"].max_span,
+                        "computed": [t for t, s in enumerate(c["steps"]) if s.variant != "skip"],
                         "ideal_speedup": round(c["ideal"], 3), "predicted_relative_error": c["predicted"] / scale,
                         "realized_relative_error": c["realized"] / scale if "realized" in c else None,
                         "variant_counts": {v: sum(s.variant == v for s in c["steps"]) for v in ("full", "token", "block")}}
@@ -137,7 +148,7 @@ def calibrate(target=None, inputs: Sequence[dict] | None = None, run: Callable |
     if online:
         return _online_plan(model, chosen, steps, profile, source, speedup_target=best["ideal"])
     return Plan(chosen.warn, chosen.crit, entries=best["plan"].entries, source=source, first_full=FIRST_FULL,
-                last_full=True, costs=step_costs)
+                last_full=chosen.last_full, costs=step_costs)
 
 
 def _plan_for(model: ErrorModel, base: PlanRule, crit_over_warn: float, goal: float) -> dict:
@@ -167,8 +178,16 @@ def _fixed_plan(candidate: dict, profile: Profile, token_ratio, reuse, costs: di
                               token_ratio if s.variant == "token" else None, s.estimator)
                     for t, s in enumerate(candidate["steps"]) if s.variant != "skip")
     source = {"model_class": type(profile.model).__name__, "config_hash": config_hash(profile.model), "num_steps": T}
-    return Plan(rule.warn, rule.crit, entries=entries, source=source, first_full=FIRST_FULL, last_full=True,
-                costs=costs)
+    return Plan(rule.warn, rule.crit, entries=entries, source=source, first_full=FIRST_FULL,
+                last_full=rule.last_full, costs=costs)
+
+
+def _max_spans(T: int, goal: float) -> list[int | None]:
+    """Caps on consecutive skips tried beside the lines alone: around the even spacing that reaches the
+    goal after the first full steps (a cap below it cannot reach the goal)."""
+    computed = max(FIRST_FULL + 1, math.ceil(T / goal))
+    even = math.ceil((T - FIRST_FULL) / (computed - FIRST_FULL)) - 1
+    return [None] + [even + k for k in SPAN_SLACK]
 
 
 def _reuse_set(profile: Profile) -> tuple[int, ...]:

@@ -9,7 +9,9 @@ the last full step.
 
 The rule (both lines in those units): after each computed step, every candidate estimator is run
 forward; a span of skips lasts while the error accumulated since the last computed step stays below
-warn and the error since the last full step below crit. The estimator with the longest span wins
+warn and the error since the last full step below crit, and for at most max_span steps (a cap that
+calibration tries as a candidate: the model's errors assume exact history points, and over long
+spans a real run's drift grows faster than predicted). The estimator with the longest span wins
 (ties: the smaller error), so a forecast that overshoots loses to reuse where Δ bends. The step that
 ends the span is computed: in full if the error since the last full step reaches crit, else the
 polish with the largest error reduction per unit of measured cost over skipping (token, block or
@@ -36,6 +38,8 @@ class PlanRule:
     token_ratio: float | None = None              # None: no token refresh
     reuse: tuple[int, ...] = ()                   # blocks a block refresh reuses (empty: none)
     first_full: int = 4
+    max_span: int | None = None                   # at most this many skips in a row (None: the lines alone)
+    last_full: bool = True                        # False: the last step is planned like the others
 
 
 @dataclass(frozen=True)
@@ -119,14 +123,14 @@ def simulate(model: ErrorModel, rule: PlanRule) -> list[Step]:
     last_full, since_c, since_f, forced = None, 0.0, 0.0, None
     while len(steps) < T:
         t = len(steps)
-        if t < rule.first_full or t >= T - 1 or not history:
+        if t < rule.first_full or (t >= T - 1 and rule.last_full) or not history:
             steps.append(Step("full", None, 0, 0.0, 0.0, 0.0))
             history, last_full, since_c, since_f = [t] + history, t, 0.0, 0.0
             continue
         best = None
         for name in ([forced] if forced else rule.estimators):
             c, f, n = since_c, since_f, 0
-            while t + n < T - 1:
+            while t + n < T - rule.last_full and (rule.max_span is None or n < rule.max_span):
                 e = model.span_error(name, history, n)
                 if c + e >= rule.warn or f + e >= rule.crit:
                     break
@@ -140,7 +144,7 @@ def simulate(model: ErrorModel, rule: PlanRule) -> list[Step]:
             since_c, since_f = since_c + e, since_f + e
             steps.append(Step("skip", name, order, e, since_c, since_f))
         forced, t = None, t + n
-        if t >= T - 1:
+        if t >= T - rule.last_full:
             continue
         variant, error = _polish(model, rule, t, name, history, last_full, since_f, model.span_error(name, history, n))
         if variant == "full":

@@ -5,12 +5,17 @@ What a profile holds, per run (one generation of one CFG branch):
   so that token scores stay computable) to at most SAMPLE_ELEMENTS values per step;
 - every block's residual at each step on a fixed random subset of BLOCK_SAMPLE elements (the error a
   block refresh makes by reusing them);
-- the latent of the run's last call (the final sample is one exact step away from it).
+- the latent of the run's last call, and the final samples themselves where the run returns them
+  (`run(module)` or the pipeline returning a tensor or array, or an output whose `images`/`frames` is
+  one): then x_final is what the run returned, else the last call's latent.
 
 Sensitivity: the effect of a step's approximation on the final sample, measured. A probe run is a
 full-compute run that skips one step p (reusing Δ_{p−1}); s_p = mean|x'_final − x_final| /
 mean|Δ_{p−1} − Δ_p| over the runs. Probes at a few steps, interpolated log-linearly in between,
-give the weight of each step's residual error in the final sample.
+give the weight of each step's residual error in the final sample. The last step is probed, and
+planned like the others, only where the final samples are observed: its effect never reaches the
+denoiser's own inputs (with DDIM's ᾱ → 1 it barely moves the sample; on a flow schedule it is a
+whole Euler step), so unobserved it stays full.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from .runtime.policies import relative_change
 logger = logging.getLogger(__name__)
 SAMPLE_ELEMENTS = 2 ** 16   # Δ values kept per step and run
 BLOCK_SAMPLE = 2 ** 12      # block-residual values kept per block, step and run
-FIRST_FULL = 4              # steps every plan computes in full at the start
+FIRST_FULL = 3              # steps every plan computes in full at the start (TaylorSeer warms up as long)
 
 
 @dataclass
@@ -60,11 +65,32 @@ class Profile:
     sensitivity: list[float] = field(default_factory=list)          # per step, interpolated
     module: object | None = None         # the profiling OptimizedDenoiser (reused by probes and timing)
     replay: tuple = (None, None, None)   # (target, inputs, run) that make the profiled generations again
+    outputs: list[torch.Tensor] | None = None   # the final samples the run returned (None: not observed)
 
     @property
     def final_scale(self) -> float:
         """mean |x_final| over the runs: the unit of relative final errors."""
+        if self.outputs is not None:
+            return sum(float(o.abs().mean()) for o in self.outputs) / len(self.outputs)
         return sum(float(r.final.abs().mean()) for r in self.runs) / len(self.runs)
+
+    @property
+    def plans_last_step(self) -> bool:
+        """Whether the last step's effect was measured (see the module docstring)."""
+        return self.outputs is not None
+
+    def final_error(self, recorder: "_Recorder", outputs: list[torch.Tensor] | None, what: str) -> float:
+        """mean |x_final − x_final(profile)| of a replay of the profiled generations."""
+        if self.outputs is not None:
+            if outputs is None or len(outputs) != len(self.outputs):
+                raise ConfigError(f"a {what} run returned other final samples than the profiling run; calibrate() "
+                                  "needs a run that does the same thing every time")
+            return sum(float((a - b).abs().mean()) for a, b in zip(outputs, self.outputs)) / len(self.outputs)
+        finals = [r.final for r in recorder.runs if r.final is not None][-len(self.runs):]
+        if len(finals) < len(self.runs):
+            raise ConfigError(f"a {what} run made fewer generations than the profiling run; calibrate() needs a "
+                              "run that does the same thing every time")
+        return sum(float((a - r.final).abs().mean()) for a, r in zip(finals, self.runs)) / len(self.runs)
 
 
 class _AllFull(ScheduleController):
@@ -137,18 +163,35 @@ def _swapped(pipe, module):
 
 
 def run_generations(target, module, inputs: Sequence[dict] | None, run: Callable | None, progress: bool,
-                    desc: str) -> None:
-    """The calibration's own generations, through `module`: run(module), or the pipeline on each input."""
+                    desc: str) -> list[torch.Tensor] | None:
+    """The calibration's own generations, through `module`: run(module), or the pipeline on each input.
+    Returns the final samples they returned (None where any is not a tensor or array)."""
     if run is not None:
-        run(module)
-        return
+        final = final_sample(run(module))
+        return None if final is None else [final]
     if not inputs:
         raise ConfigError("calibrate() needs inputs=[pipeline call kwargs, ...] for a pipeline, or run=")
     from tqdm import tqdm
 
+    finals = []
     with _swapped(target, module):
         for kwargs in tqdm(inputs, desc=desc, disable=not progress):
-            target(**kwargs)
+            finals.append(final_sample(target(**kwargs)))
+    return None if any(f is None for f in finals) else finals
+
+
+def final_sample(result) -> torch.Tensor | None:
+    """A generation's final sample as a float tensor: a tensor or array, a pipeline output's images or
+    frames, or the first element of a tuple; None for anything else (PIL images, None)."""
+    if isinstance(result, (tuple, list)) and result and not hasattr(result[0], "size"):
+        result = result[0]
+    for name in ("images", "frames"):
+        result = getattr(result, name, result)
+    if isinstance(result, torch.Tensor) and result.is_floating_point():
+        return result.detach().float().clone()
+    if type(result).__module__ == "numpy" and getattr(result, "dtype", None) is not None and result.dtype.kind == "f":
+        return torch.from_numpy(result).float().clone()
+    return None
 
 
 def record_profile(target, inputs: Sequence[dict] | None = None, run: Callable | None = None,
@@ -160,7 +203,7 @@ def record_profile(target, inputs: Sequence[dict] | None = None, run: Callable |
     opt = optimize(model, XSlimConfig(check_finite=False), controller=_AllFull())
     recorder = _Recorder("", 0)
     opt.observers.append(_bind_recorder(opt, recorder))
-    run_generations(target, opt, inputs, run, progress, "calibrate")
+    outputs = run_generations(target, opt, inputs, run, progress, "calibrate")
     runs = [r for r in recorder.runs if len(r.deltas) >= 2]
     if not runs:
         raise ConfigError("the calibration run made fewer than two denoising calls per branch")
@@ -170,7 +213,8 @@ def record_profile(target, inputs: Sequence[dict] | None = None, run: Callable |
     energies = [torch.stack([r.residuals[t].abs().mean(dim=1) for r in runs]).mean(dim=0).tolist()
                 for t in range(steps)]
     sampler = type(getattr(target, "scheduler", None)).__name__ if hasattr(target, "scheduler") else "custom"
-    return Profile(steps, runs, model, variants, sampler, energies, module=opt, replay=(target, inputs, run))
+    return Profile(steps, runs, model, variants, sampler, energies, module=opt, replay=(target, inputs, run),
+                   outputs=outputs)
 
 
 def _bind_recorder(opt, recorder: _Recorder):
@@ -193,14 +237,15 @@ def profile(target, inputs: Sequence[dict] | None = None, run: Callable | None =
     return measured
 
 
-def probe_steps(num_steps: int, probes: int) -> list[int]:
+def probe_steps(num_steps: int, probes: int, last: bool = False) -> list[int]:
     """Steps to probe: spread evenly over the steps a plan may skip (after the first full ones, before
-    the last)."""
+    the last), and the last step itself where its effect is observed."""
     low, high = min(FIRST_FULL, num_steps - 1), num_steps - 2
     if probes <= 0 or high < low:
         return []
     count = min(probes, high - low + 1)
-    return sorted({round(low + (k + 0.5) * (high - low + 1) / count - 0.5) for k in range(count)})
+    spread = {round(low + (k + 0.5) * (high - low + 1) / count - 0.5) for k in range(count)}
+    return sorted(spread | ({num_steps - 1} if last else set()))
 
 
 def measure_sensitivity(profile: Profile, probes: int) -> None:
@@ -208,18 +253,13 @@ def measure_sensitivity(profile: Profile, probes: int) -> None:
     opt, T = profile.module, profile.num_steps
     target, inputs, run = profile.replay
     measured = []
-    for p in probe_steps(T, probes):
+    for p in probe_steps(T, probes, last=profile.plans_last_step):
         opt.controller = _AllFull(probe=p)
         recorder = _Recorder("", 0, full=False)
         opt.observers[:] = [recorder]
-        run_generations(target, opt, inputs, run, False, f"sensitivity probe {p}")
-        finals = [r.final for r in recorder.runs if r.final is not None]
-        if len(finals) < len(profile.runs):
-            raise ConfigError("a sensitivity probe made fewer generations than the profiling run; calibrate() "
-                              "needs a run that does the same thing every time")
-        finals = finals[-len(profile.runs):] if len(finals) > len(profile.runs) else finals
-        moved = sum(float((a - r.final).abs().mean()) for a, r in zip(finals, profile.runs))
-        step_error = sum(float((r.deltas[p - 1] - r.deltas[p]).abs().mean()) for r in profile.runs)
+        outputs = run_generations(target, opt, inputs, run, False, f"sensitivity probe {p}")
+        moved = profile.final_error(recorder, outputs, "sensitivity probe")
+        step_error = sum(float((r.deltas[p - 1] - r.deltas[p]).abs().mean()) for r in profile.runs) / len(profile.runs)
         measured.append((p, moved / max(step_error, 1e-30)))
         logger.info("sensitivity at step %d: %.4g", p, measured[-1][1])
     opt.controller = _AllFull()
@@ -239,12 +279,8 @@ def measure_plan_error(profile: Profile, plan) -> float:
     recorder = _Recorder("", 0, full=False)
     opt.observers.append(recorder)
     target, inputs, run = profile.replay
-    run_generations(target, opt, inputs, run, False, "validate plan")
-    finals = [r.final for r in recorder.runs if r.final is not None][-len(profile.runs):]
-    if len(finals) < len(profile.runs):
-        raise ConfigError("a validation run made fewer generations than the profiling run; calibrate() needs a "
-                          "run that does the same thing every time")
-    return sum(float((a - r.final).abs().mean()) for a, r in zip(finals, profile.runs)) / len(profile.runs)
+    outputs = run_generations(target, opt, inputs, run, False, "validate plan")
+    return profile.final_error(recorder, outputs, "validation")
 
 
 def interpolate_log(points: Sequence[tuple[int, float]], num_steps: int) -> list[float]:
