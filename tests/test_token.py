@@ -62,7 +62,7 @@ def test_each_sample_gets_its_own_selection(built_models):
     index_node = next(n for n in gm.graph.nodes if n.meta.get(TOKEN_INDEX))
     values = record_values(gm, b.builder.args + [caches[n] for n in b.variants.get(key).cache_inputs],
                            {index_node.name})
-    assert values[index_node.name].tolist() == [[1, 5, 9, 13], [0, 2, 4, 6]]
+    assert [sorted(row) for row in values[index_node.name].tolist()] == [[1, 5, 9, 13], [0, 2, 4, 6]]
 
 
 def test_bad_token_buckets_name_the_allowed_range(built_models):

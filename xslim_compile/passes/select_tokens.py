@@ -1,7 +1,7 @@
 """The `token` variant: only k image tokens (per sample) run through the stack.
 
 - Scoring on the device: per sample, the channel mean of |Δ_last − Δ_prev| over the image tokens;
-  the top k (sorted by position) are kept. Text tokens always run.
+  the top k are kept. Text tokens always run.
 - The kept rows are gathered at the stack input; per-token layers then run on them as they are
   (the token-axis analysis rewrote every shape that named the token count).
 - Side values meeting the token axis (RoPE tables) are gathered at the kept positions.
@@ -74,15 +74,25 @@ class SelectTokens:
         forecast = add_forecast(gm, slot, stack_out, self.history)
         emit = _Emitter(gm, latest(gm, previous, forecast))
         score = emit(aten.mean.dim, emit(aten.abs.default, emit(aten.sub.Tensor, delta, previous)), [-1])
-        top = emit(aten.topk.default, score, k, 1)
-        chosen = emit(aten.sort.default, emit(operator.getitem, top, 1), 1)
-        self.index = emit(operator.getitem, chosen, 0)  # [B, k] kept image positions, ascending
+        # [B, k] kept image positions, in topk's order: gathers, scatters and attention over keys do not
+        # depend on row order, so no sort
+        self.index = emit(operator.getitem, emit(aten.topk.default, score, k, 1), 1)
         self.index.meta[TOKEN_INDEX] = True
         self.positions = {}
         layouts = [axis for _, _, axis in plan.meets]
         layouts += [plan.axes[nodes[name].args[1].name] for name in plan.attention]
         for axis in layouts:  # built here, before any use, from the placeholders alone
             self._position_index(axis, emit)
+        # one K/V scatter index per layout and shape, shared by K, V and every layer (fewer nodes: a
+        # token step is host-bound where the GPU is not busy)
+        self.kv_index = {}
+        for name in plan.attention:
+            for position in (1, 2):
+                fresh = nodes[name].args[position]
+                axis, shape = plan.axes[fresh.name], list(fresh.meta["val"].shape)
+                key = (axis.segments, axis.dim, tuple(shape))
+                if key not in self.kv_index:
+                    self.kv_index[key] = self._index_like(axis, shape, emit)
         self.ready = emit.after  # every later insertion goes after this (and after what it reads)
 
         rows = _Emitter(gm, latest(gm, stack_in, self.ready))
@@ -187,6 +197,6 @@ class SelectTokens:
                 emit = _Emitter(gm, sdpa.prev)
                 if self.cache_dtype is not None:
                     cache = emit(aten._to_copy.default, cache, dtype=fresh.meta["val"].dtype)
-                index = self._index_like(axis, list(fresh.meta["val"].shape), emit)
+                index = self.kv_index[(axis.segments, axis.dim, tuple(fresh.meta["val"].shape))]
                 args[position] = emit(aten.scatter.src, cache, axis.dim, index, fresh)
             sdpa.args = tuple(args)
