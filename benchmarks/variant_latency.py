@@ -22,7 +22,7 @@ import xslim_compile as xs
 from xslim_compile.plan import Variant
 from xslim_compile.runtime.variant_set import VariantKey
 
-from .common import RESULTS, count_flops, machine_name, time_interleaved, write_json
+from .common import count_flops, display_path, machine_name, result_path, time_interleaved, write_json
 
 
 def build_model(layers: int, dtype: torch.dtype, device: str) -> DiTTransformer2DModel:
@@ -99,8 +99,8 @@ def main(argv=None) -> dict:
             expected = outside + k / L * (1 - outside)
             result["block_expected"][name] = round(expected, 4)
             result["checks"][f"{name}_within_0.10"] = abs(ratio[name] - expected) <= 0.10
-    tag = args.out or f"variant_latency_{device.type}_{args.dtype}_{args.backend}_L{L}"
-    result["file"] = str(write_json(tag, result).relative_to(RESULTS.parent.parent))
+    path = result_path(args.out, f"variant_latency_{device.type}_{args.dtype}_{args.backend}_L{L}")
+    result["file"] = display_path(write_json(path, result))
     print(json.dumps(result, indent=2))
     return result
 
