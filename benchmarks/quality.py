@@ -33,7 +33,7 @@ from tqdm import tqdm
 import xslim_compile as xs
 
 from . import pareto
-from .common import RESULTS, counted, display_path, machine_name, result_path, time_rounds, write_json
+from .common import counted, display_path, machine_name, result_path, time_rounds, write_json
 from .methods import (CALIBRATION_SEEDS, PEERS_UNAVAILABLE, VALIDATION_SEEDS, Calibrations, Method, all_methods,
                       built_variants, describe, make_denoiser, select_methods, unavailable_reason)
 from .metrics import (class_accuracy, feature_stats, frechet_distance, frechet_distance_se, kid, mean_se,
@@ -107,6 +107,7 @@ class Run:
         self.reference: dict | None = None
         self.denoisers: dict[str, tuple[torch.nn.Module, int]] = {}
         self.measurements: dict[tuple, Measurements] = {}
+        selected = {m.name for m in args.selected}
         self.path = result_path(args.out, "quality_quick" if args.quick else f"quality_{args.samples}_{device.type}")
         self.result = {
             "benchmark": "quality", "machine": machine_name(device), "torch": torch.__version__,
@@ -119,7 +120,7 @@ class Run:
             "peers": PEERS_UNAVAILABLE or "available", "complete": False,
             "rows": [], "tuning": {}, "unreachable": [], "unavailable": [], "failed": [], "plans": {},
             # methods this run was not asked for (--methods/--families): "complete" covers the others only
-            "not_selected": [m.name for m in all_methods() if m.name not in {s.name for s in args.selected}]}
+            "not_selected": [m.name for m in all_methods() if m.name not in selected]}
         self.kept: dict[str, dict] = {}   # rows scored by the run this one resumes
         self.pending: list[str] = []      # the methods a resumed run still has to score
         if args.resume:

@@ -1,6 +1,7 @@
 """The planner on synthetic profiles (exact, fast): estimator choice per span, polish by measured cost,
 and the profiling helpers; plus calibration with measured costs on a tiny model."""
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ import xslim_compile as xs
 from tests.zoo import make_dit
 from xslim_compile.planner import ErrorModel, PlanRule, plan_cost, simulate
 from xslim_compile.plan import Plan, Variant
-from xslim_compile.profiling import Profile, RunRecord, interpolate_log, probe_steps
+from xslim_compile.profiling import Profile, RunRecord, final_sample, interpolate_log, probe_steps
 
 ESTIMATORS = ("reuse", "damped", "taylor1", "taylor2")
 
@@ -149,3 +150,11 @@ def test_the_last_step_is_planned_only_where_the_final_samples_are_observed():
     seen = xs.calibrate(profile=observed, target_speedup=2.0)
     assert not seen.last_full and seen.variants(T)[-1] == "skip"
     assert seen.source["ideal_speedup"] >= 2.0
+
+
+def test_final_samples_are_read_from_tensors_arrays_pipeline_outputs_and_tuples():
+    x = torch.ones(2, 3)
+    assert torch.equal(final_sample(x), x) and torch.equal(final_sample((x, None)), x)
+    assert torch.equal(final_sample(SimpleNamespace(images=x.numpy())), x)
+    assert final_sample(None) is None and final_sample([object()]) is None
+    assert final_sample(torch.ones(2, dtype=torch.long)) is None

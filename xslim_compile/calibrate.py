@@ -102,11 +102,11 @@ def calibrate(target=None, inputs: Sequence[dict] | None = None, run: Callable |
                                 reuse if "block" in polish else (), FIRST_FULL, max_span, last_full)
                 candidate = _plan_for(model, rule, p.crit_over_warn, goal)
                 key = tuple((s.variant, s.estimator) for s in candidate["steps"])
-                if key not in seen and (max_span is None or candidate["ideal"] >= goal * (1 - 1e-9)):
+                if key not in seen and (max_span is None or _reaches(candidate, goal)):
                     seen.add(key)
                     candidates.append(candidate)
     if target_speedup is not None:  # an explicit target must be met; a preset takes the most it can
-        reached = [c for c in candidates if c["ideal"] >= goal * (1 - 1e-9)]
+        reached = [c for c in candidates if _reaches(c, goal)]
         if not reached:
             raise ConfigError(f"target_speedup={goal} is out of reach; the most this profile allows is "
                               f"{max(c['ideal'] for c in candidates):.2f}x ideal (by measured step costs)")
@@ -180,6 +180,10 @@ def _fixed_plan(candidate: dict, profile: Profile, token_ratio, reuse, costs: di
     source = {"model_class": type(profile.model).__name__, "config_hash": config_hash(profile.model), "num_steps": T}
     return Plan(rule.warn, rule.crit, entries=entries, source=source, first_full=FIRST_FULL,
                 last_full=rule.last_full, costs=costs)
+
+
+def _reaches(candidate: dict, goal: float) -> bool:
+    return candidate["ideal"] >= goal * (1 - 1e-9)
 
 
 def _max_spans(T: int, goal: float) -> list[int | None]:

@@ -183,7 +183,7 @@ def run_generations(target, module, inputs: Sequence[dict] | None, run: Callable
 def final_sample(result) -> torch.Tensor | None:
     """A generation's final sample as a float tensor: a tensor or array, a pipeline output's images or
     frames, or the first element of a tuple; None for anything else (PIL images, None)."""
-    if isinstance(result, (tuple, list)) and result and not hasattr(result[0], "size"):
+    if isinstance(result, tuple) and result:  # return_dict=False: (images, ...)
         result = result[0]
     for name in ("images", "frames"):
         result = getattr(result, name, result)

@@ -85,14 +85,15 @@ class SelectTokens:
             self._position_index(axis, emit)
         # one K/V scatter index per layout and shape, shared by K, V and every layer (fewer nodes: a
         # token step is host-bound where the GPU is not busy)
-        self.kv_index = {}
+        shared, self.kv_index = {}, {}   # kv_index: (attention, K/V position) -> its index node
         for name in plan.attention:
             for position in (1, 2):
                 fresh = nodes[name].args[position]
                 axis, shape = plan.axes[fresh.name], list(fresh.meta["val"].shape)
                 key = (axis.segments, axis.dim, tuple(shape))
-                if key not in self.kv_index:
-                    self.kv_index[key] = self._index_like(axis, shape, emit)
+                if key not in shared:
+                    shared[key] = self._index_like(axis, shape, emit)
+                self.kv_index[name, position] = shared[key]
         self.ready = emit.after  # every later insertion goes after this (and after what it reads)
 
         rows = _Emitter(gm, latest(gm, stack_in, self.ready))
@@ -197,6 +198,5 @@ class SelectTokens:
                 emit = _Emitter(gm, sdpa.prev)
                 if self.cache_dtype is not None:
                     cache = emit(aten._to_copy.default, cache, dtype=fresh.meta["val"].dtype)
-                index = self.kv_index[(axis.segments, axis.dim, tuple(fresh.meta["val"].shape))]
-                args[position] = emit(aten.scatter.src, cache, axis.dim, index, fresh)
+                args[position] = emit(aten.scatter.src, cache, axis.dim, self.kv_index[name, position], fresh)
             sdpa.args = tuple(args)
