@@ -164,3 +164,16 @@ def test_method_selection_and_quick_arguments():
         select_methods(["nope"], None)
     args = parse_args(["--quick", "--rounds", "5"])
     assert [m.name for m in args.selected] == list(QUICK) and args.samples == 10 and args.rounds == 5
+
+
+def test_op_excess_finds_the_added_operator():
+    # a "variant" doing half the matmul work plus a sort it alone runs: the sort is its top excess,
+    # the matmul's share stays near what half the rows predict
+    import torch
+
+    from benchmarks.variant_latency import op_excess
+
+    w, x, extra = torch.randn(256, 256), torch.randn(512, 256), torch.randn(200_000)
+    out = op_excess(lambda: x @ w, lambda: (x[:256] @ w, extra.sort()), 0.5)
+    assert next(iter(out)) == "aten::sort" and out["aten::sort"] > 0.05
+    assert set(out) >= {"rest", "variant_share_profiled"}
