@@ -28,6 +28,7 @@ from .controller import Controller, Decision, DualThresholdController, PlanContr
 from .policies import first_float_tensor, relative_change, select_reuse_blocks, token_bucket
 from .guards import MUTATORS, model_fingerprint, placement
 from .position import Reading, SchedulerClock
+from .rules import CacheFacts, fallback, known_step, locate, timestep_order
 from .signature import InputSignature, flatten_call, normalize_call
 from .state import BranchState
 from .trace import Trace, TraceRecord
@@ -200,7 +201,7 @@ class OptimizedDenoiser(nn.Module):
                 wanted["indicator"] = wanted["indicator"] * state.rate
         values = self._read(state, wanted) if wanted else {}
         if step is None and reading is not None:
-            step = state.offset = _locate(values.get("timestep"), values.get("schedule"))
+            step = state.offset = locate(values.get("timestep"), values.get("schedule"))
         elif step is None:
             step, values = self._step_from_timestep(state, timestep, values, branch)
         variants = self._variants_for(signature, kwargs, fresh=state.calls == 0)
@@ -262,20 +263,19 @@ class OptimizedDenoiser(nn.Module):
 
     def _known_step(self, state: BranchState) -> int | None:
         """The step index when the context gives it (no host read needed), else None."""
-        index = self._context.get("step_index")
-        if index is not None:
-            if index == 0 and state.calls > 0:
-                state.clear()
-            return int(index)
-        return state.calls if self._in_generation else None
+        step, restart = known_step(self._context.get("step_index"), state.calls, self._in_generation)
+        if restart:
+            state.clear()
+        return step
 
     def _step_from_timestep(self, state: BranchState, timestep, values: dict, branch: str) -> tuple[int, dict]:
         """Count calls; a timestep that goes back up starts a new generation for this branch."""
         t = values.get("timestep", float(timestep) if isinstance(timestep, (int, float)) else None)
-        if t is not None and state.last_timestep is not None and t > state.last_timestep:
+        order = timestep_order(t, state.last_timestep)
+        if order == "restart":
             state.clear()
             values = {}  # what was read belonged to the previous generation
-        elif t is not None and t == state.last_timestep and not self._warned_repeat:
+        elif order == "repeat" and not self._warned_repeat:
             self._warned_repeat = True
             logger.warning("two consecutive calls in branch %r share timestep %s: if they are the two CFG "
                            "branches, wrap each in opt.cache_context(name), or they share one cache and "
@@ -348,14 +348,11 @@ class OptimizedDenoiser(nn.Module):
         full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in following, kv=tokens)
         if variant is Variant.FULL:
             return full, reason
-        if not state.has("delta."):
-            return full, f"{reason}: {variant} wanted, no cached residual yet in branch {info.branch!r}"
-        if variant is Variant.BLOCK and not state.has("residual."):
-            return full, f"{reason}: block wanted, no block residuals from a full step yet"
-        if variant is Variant.TOKEN and VariantKey(Variant.TOKEN) in variants.failed:
-            return full, f"{reason}; fallback to full: {variants.failed[VariantKey(Variant.TOKEN)]}"
-        if variant is Variant.TOKEN and not (state.has("kv.") and state.has("delta_prev.")):
-            return full, f"{reason}: token wanted, needs K/V from a full step and two computed steps"
+        facts = CacheFacts(delta=state.has("delta."), residuals=state.has("residual."),
+                           kv_and_prev=state.has("kv.") and state.has("delta_prev."),
+                           token_failed=variants.failed.get(VariantKey(Variant.TOKEN)))
+        if (why := fallback(variant, reason, info.branch, facts)) is not None:
+            return full, why
         reuse = decision.reuse if decision.reuse is not None else self.xslim_config.block_reuse
         auto = variant is Variant.BLOCK and reuse is None
         if "read" not in pending and (self.xslim_config.check_finite or (auto and state.energies is None)):
@@ -422,9 +419,3 @@ class OptimizedDenoiser(nn.Module):
                                key, failed)
         return full, f"{reason}; fallback to full: {key} could not be built ({failed})"
 
-
-def _locate(timestep: float | None, schedule: tuple | None) -> int:
-    """Index of the schedule entry nearest to the call's timestep (schedulers without a step index)."""
-    if timestep is None or not schedule:
-        return 0
-    return min(range(len(schedule)), key=lambda i: abs(schedule[i] - timestep))

@@ -1,0 +1,47 @@
+"""runtime/rules.py: the torch-free rules between a controller's decision and the variant that runs."""
+from xslim_compile.plan import Variant
+from xslim_compile.runtime.rules import CacheFacts, fallback, known_step, locate, timestep_order
+
+from .test_layering import PACKAGE, _imported_modules
+
+ALL = CacheFacts(delta=True, residuals=True, kv_and_prev=True, token_failed=None)
+
+
+def test_fallback_names_the_missing_cache():
+    assert all(fallback(v, "plan", "cond", ALL) is None for v in Variant)
+    empty = CacheFacts(delta=False, residuals=False, kv_and_prev=False, token_failed=None)
+    assert "no cached residual yet in branch 'cond'" in fallback(Variant.SKIP, "plan", "cond", empty)
+    assert fallback(Variant.FULL, "plan", "cond", empty) is None
+    no_blocks = CacheFacts(delta=True, residuals=False, kv_and_prev=True, token_failed=None)
+    assert "no block residuals" in fallback(Variant.BLOCK, "plan", "cond", no_blocks)
+    assert fallback(Variant.SKIP, "plan", "cond", no_blocks) is None
+    no_kv = CacheFacts(delta=True, residuals=True, kv_and_prev=False, token_failed=None)
+    assert "needs K/V" in fallback(Variant.TOKEN, "plan", "cond", no_kv)
+    failed = CacheFacts(delta=True, residuals=True, kv_and_prev=True, token_failed="UnsupportedModelError: pad")
+    assert fallback(Variant.TOKEN, "plan", "cond", failed) == "plan; fallback to full: UnsupportedModelError: pad"
+
+
+def test_step_position_rules():
+    assert known_step(3, 7, False) == (3, False)
+    assert known_step(0, 7, False) == (0, True)      # index 0 after calls: a new generation
+    assert known_step(None, 7, True) == (7, False)    # generation(): calls count
+    assert known_step(None, 7, False) == (None, False)
+    assert [timestep_order(t, last) for t, last in [(900, None), (800, 900), (800, 800), (999, 20)]] == \
+        ["next", "next", "repeat", "restart"]
+    assert locate(505.0, (999.0, 750.0, 500.0, 250.0)) == 2 and locate(None, (1.0,)) == 0
+
+
+def test_rules_and_what_they_import_use_neither_torch_nor_numpy():
+    # the package's __init__ imports torch, so the check follows rules.py's own imports (AST)
+    todo, seen = [PACKAGE / "runtime" / "rules.py"], set()
+    while todo:
+        path = todo.pop()
+        seen.add(path)
+        for module in _imported_modules(path):
+            root = module.split(".")[0]
+            assert root not in ("torch", "numpy"), f"{path.name} imports {module}"
+            if root == "xslim_compile":
+                target = PACKAGE.joinpath(*module.split(".")[1:]).with_suffix(".py")
+                if target.exists() and target not in seen:
+                    todo.append(target)
+    assert {p.name for p in seen} >= {"rules.py", "plan.py"}
