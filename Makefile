@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile tests/constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	# the CPU wheel on these machines; a looser spec would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -c tests/constraints.txt -e ".[test,bench]"
+	$(BIN)/python -m pip install -q -c tests/constraints.txt -e ".[test,bench,onnx]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -9,6 +9,7 @@ import importlib
 
 _EXPORTS = {
     "optimize": "api",
+    "export": "bundle.write",
     "XSlimConfig": "config",
     "Variant": "plan",
     "Plan": "plan",
@@ -25,6 +26,7 @@ _EXPORTS = {
     "CacheHookError": "errors",
     "ArgumentError": "errors",
     "ConcurrentCallError": "errors",
+    "BundleError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

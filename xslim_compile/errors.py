@@ -32,3 +32,7 @@ class ArgumentError(XSlimError, TypeError):
 
 class ConcurrentCallError(XSlimError, RuntimeError):
     """A second thread entered an optimized module while another thread's call was running."""
+
+
+class BundleError(XSlimError):
+    """A deployment bundle is missing a file, altered, of a newer schema, or fed the wrong inputs."""

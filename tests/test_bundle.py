@@ -1,0 +1,150 @@
+"""xs.export: ONNX bundles of the built variants, checked against the PyTorch variants call by call."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import xslim_compile as xs
+from xslim_compile.bundle.manifest import MANIFEST, SCHEMA_VERSION, read_manifest
+from xslim_compile.bundle.write import INLINE_LIMIT, PAST, PRESENT, WEIGHTS_FILE, _key_dict
+from xslim_compile.forecast import WEIGHTS
+from xslim_compile.runtime.variant_set import CompiledVariant
+
+from .test_layering import PACKAGE, _imported_modules
+from .zoo import dit_inputs, make_dit
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+SCHEDULE = ["full", "full", "skip", "block", "token", "full", "skip", "skip"]
+
+
+def _generation(opt, inputs, steps=len(SCHEDULE)):
+    with torch.no_grad(), opt.generation(steps):
+        for t in range(steps):
+            opt(**{**inputs, "timestep": torch.full((2,), 900.0 - 100 * t)})
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny DiT run through full, skip (taylor1), block and token steps, every call's variant inputs
+    and outputs recorded, then exported."""
+    opt = xs.optimize(make_dit(), xs.XSlimConfig(schedule=SCHEDULE, estimator="taylor1", block_reuse=(1, 2)))
+    calls, original = [], CompiledVariant.__call__
+
+    def record(self, tensors, caches):
+        outputs, produced = original(self, tensors, caches)
+        calls.append((self.key, [t.clone() for t in tensors], {n: caches[n].clone() for n in self.cache_inputs},
+                      [o.clone() for o in outputs], {n: t.clone() for n, t in produced.items()}))
+        return outputs, produced
+
+    ran = []  # what the runtime ran (the calls also hold build-time verification runs)
+    opt.observers.append(lambda info, key, state, latent: ran.append(key))
+    CompiledVariant.__call__ = record
+    try:
+        _generation(opt, dit_inputs())
+    finally:
+        CompiledVariant.__call__ = original
+    path = xs.export(opt, tmp_path_factory.mktemp("bundle") / "dit")
+    return opt, calls, path, ran
+
+
+def test_every_call_of_a_generation_matches_its_onnx_graph(exported):
+    opt, calls, path, ran = exported
+    manifest = read_manifest(path)
+    variants = {json.dumps(v["key"], sort_keys=True): v for v in manifest["signatures"][0]["variants"]}
+    assert {json.dumps(_key_dict(key), sort_keys=True) for key in ran} <= set(variants)
+    sessions = {}
+    kinds = set()
+    for key, tensors, caches, outputs, produced in calls:
+        entry = variants.get(json.dumps(_key_dict(key), sort_keys=True))
+        if entry is None:
+            continue  # a graph only build-time verification used
+        session = sessions.get(entry["file"]) or sessions.setdefault(
+            entry["file"], ort.InferenceSession(str(path / entry["file"]), providers=["CPUExecutionProvider"]))
+        names = [spec["name"] for spec in entry["inputs"]]
+        values = tensors + [caches[n] for n in caches]
+        feed = dict(zip(names, (v.numpy() for v in values)))
+        assert set(feed) >= {PAST + n for n in entry["cache_inputs"]}
+        if key.history > 1:
+            assert WEIGHTS in feed
+        got = dict(zip(entry["outputs"], session.run(entry["outputs"], {i.name: feed[i.name] for i in session.get_inputs()})))
+        expected = {f"output.{i}": o for i, o in enumerate(outputs)} | {PRESENT + n: t for n, t in produced.items()}
+        for name, value in expected.items():
+            scale = float(value.abs().max()) or 1.0
+            assert float(np.abs(got[name] - value.numpy()).max()) / scale < 1e-4, (key, name)
+        kinds.add(key.variant.value)
+    assert kinds == {"full", "skip", "block", "token"}
+
+
+def test_bundle_layout_and_shared_weights(exported):
+    opt, _, path, _ = exported
+    manifest = read_manifest(path)
+    weights = path / WEIGHTS_FILE
+    assert manifest["weights"]["bytes"] == weights.stat().st_size
+    large = sum(p.numel() * p.element_size() for p in [*opt.model.parameters(), *opt.model.buffers()]
+                if p.numel() * p.element_size() > INLINE_LIMIT)
+    count = sum(1 for p in [*opt.model.parameters(), *opt.model.buffers()] if p.numel() * p.element_size() > INLINE_LIMIT)
+    # each large parameter once (plus alignment), nothing more, although six graphs use them
+    assert large <= weights.stat().st_size <= large + 64 * count
+    files = [v["file"] for v in manifest["signatures"][0]["variants"]]
+    assert len(files) >= 5 and set(manifest["files"]) == set(files) | {WEIGHTS_FILE}
+    for file in files:
+        model = onnx.load(str(path / file), load_external_data=False)
+        assert model.opset_import[0].version >= 18
+        for init in model.graph.initializer:
+            if init.data_location == onnx.TensorProto.EXTERNAL:
+                location = {e.key: e.value for e in init.external_data}
+                assert location["location"] == WEIGHTS_FILE and int(location["offset"]) % 64 == 0
+            else:
+                assert len(onnx.numpy_helper.to_array(init).tobytes()) <= INLINE_LIMIT, (file, init.name)
+
+
+def test_altered_truncated_missing_and_newer_bundles_are_refused(exported, tmp_path):
+    import shutil
+
+    path = exported[2]
+    copy = tmp_path / "b"
+    shutil.copytree(path, copy)
+    graph = next(copy.glob("*.onnx"))
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 1
+    graph.write_bytes(bytes(data))
+    with pytest.raises(xs.BundleError, match=graph.name):
+        read_manifest(copy)
+    shutil.copy(path / graph.name, graph)
+    (copy / WEIGHTS_FILE).write_bytes((path / WEIGHTS_FILE).read_bytes()[:-10])
+    with pytest.raises(xs.BundleError, match=f"{WEIGHTS_FILE}.*altered or truncated"):
+        read_manifest(copy)
+    (copy / WEIGHTS_FILE).unlink()
+    with pytest.raises(xs.BundleError, match=f"{WEIGHTS_FILE}: listed in the manifest, missing"):
+        read_manifest(copy)
+    shutil.copy(path / WEIGHTS_FILE, copy / WEIGHTS_FILE)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["schema"] = SCHEMA_VERSION + 1
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(xs.BundleError, match=f"schema {SCHEMA_VERSION + 1} is newer .* \\({SCHEMA_VERSION}\\)"):
+        read_manifest(copy)
+
+
+def test_export_refuses_what_it_cannot_write(tmp_path):
+    opt = xs.optimize(make_dit(num_layers=2), xs.XSlimConfig())
+    with pytest.raises(xs.ConfigError, match="captured no input signature yet"):
+        xs.export(opt, tmp_path / "a")
+    with torch.no_grad():
+        opt(**dit_inputs())
+    with pytest.raises(xs.ConfigError, match="format 'pt2' is not supported"):
+        xs.export(opt, tmp_path / "b", format="pt2")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "x").write_text("")
+    with pytest.raises(xs.ConfigError, match="not empty"):
+        xs.export(opt, tmp_path / "c")
+
+
+def test_the_manifest_reader_imports_neither_torch_nor_numpy():
+    path = PACKAGE / "bundle" / "manifest.py"
+    for module in _imported_modules(path):
+        assert module.split(".")[0] not in ("torch", "numpy"), module
+    assert {m for m in _imported_modules(path) if m.startswith("xslim_compile")} <= {
+        "xslim_compile.errors", "xslim_compile.errors.BundleError"}

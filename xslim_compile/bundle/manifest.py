@@ -1,0 +1,60 @@
+"""The bundle manifest: what a bundle holds and the sha256 of each file. Pure Python (no torch, no
+numpy), so that a runner without torch can check a bundle before loading anything from it."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..errors import BundleError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(directory: str | Path, manifest: dict) -> Path:
+    """Write manifest.json with the sha256 of every other file of the bundle."""
+    directory = Path(directory)
+    files = sorted(p for p in directory.iterdir() if p.is_file() and p.name != MANIFEST)
+    manifest = {**manifest, "schema": SCHEMA_VERSION, "files": {p.name: sha256_file(p) for p in files}}
+    path = directory / MANIFEST
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
+    return path
+
+
+def read_manifest(directory: str | Path, check_files: bool = True) -> dict:
+    """The bundle's manifest, after checking its schema and (check_files) every file's sha256."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{directory}: no {MANIFEST}; not a bundle written by xs.export")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BundleError(f"{path}: not valid JSON ({error})") from None
+    schema = manifest.get("schema") if isinstance(manifest, dict) else None
+    if not isinstance(schema, int) or schema < 1:
+        raise BundleError(f"{path}: no schema version")
+    if schema > SCHEMA_VERSION:
+        raise BundleError(f"{path}: bundle schema {schema} is newer than this xslim_compile reads "
+                          f"({SCHEMA_VERSION}); install a newer xslim_compile")
+    if check_files:
+        for name, expected in manifest.get("files", {}).items():
+            file = directory / name
+            if Path(name).name != name:
+                raise BundleError(f"{path}: file entry {name!r} is not a plain file name")
+            if not file.is_file():
+                raise BundleError(f"{file}: listed in the manifest, missing")
+            actual = sha256_file(file)
+            if actual != expected:
+                raise BundleError(f"{file}: sha256 {actual} differs from the manifest's {expected} "
+                                  f"(altered or truncated)")
+    return manifest

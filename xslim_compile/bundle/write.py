@@ -1,0 +1,220 @@
+"""xs.export: the variant graphs an optimized module has built, as ONNX files sharing one weights file.
+
+Each variant is exported from its own rewritten graph (torch.onnx, dynamo exporter), so the bundle
+runs what the PyTorch runtime runs: every cache (residuals, K/V, forecast history and weights) is a
+named graph input or output. Constant folding is limited to tensors of at most 1 KiB, so that no
+graph folds a transposed copy of a weight; every initializer above 1 KiB goes to `weights.bin`
+once (by content), so variants share their parameters. Caches are named like an exported LLM's
+past/present key-values: graph input `past.<cache>`, graph output `present.<cache>` (a token step
+reads and writes `delta_prev.*`); the forecast weights are the input `forecast_weights`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..errors import BundleError, ConfigError
+from ..forecast import WEIGHTS
+from ..plan import Variant
+from .manifest import write_manifest
+
+WEIGHTS_FILE = "weights.bin"
+PAST, PRESENT = "past.", "present."
+INLINE_LIMIT = 1024      # bytes: larger initializers go to WEIGHTS_FILE
+ALIGN = 64               # offsets in WEIGHTS_FILE (lets a runner map them without copies)
+VERIFY_TOLERANCE = 1e-4  # relative, fp32: onnxruntime against the PyTorch variant
+
+
+def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, verify: bool = True) -> Path:
+    """Write a bundle directory for every input signature `opt` has captured and every variant it
+    has built for it (run the generations you will deploy first: their variants are the ones built).
+    verify: run each graph once with onnxruntime on the export inputs and compare (1e-4)."""
+    if format != "onnx":
+        raise ConfigError(f"xs.export: format {format!r} is not supported; supported: 'onnx'")
+    try:
+        import onnx_ir  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(f"xs.export needs onnx and onnxscript ({error}); pip install 'xslim-compile[onnx]'") from None
+    sets = getattr(opt, "_variant_sets", None)
+    if not sets:
+        raise ConfigError(f"xs.export: {type(opt).__name__} has captured no input signature yet; call it (run a "
+                          f"generation) first: the bundle holds the variants built for the captured signatures")
+    directory = Path(path)
+    if directory.exists() and any(directory.iterdir()):
+        raise ConfigError(f"xs.export: {directory} exists and is not empty; give a new or empty directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = _WeightsFile(directory / WEIGHTS_FILE)
+    signatures = []
+    with torch.no_grad():
+        for index, variants in enumerate(sets.values()):
+            records = []
+            for key, compiled in variants.built().items():
+                name = f"s{index}.{_slug(str(key))}.onnx"
+                records.append(_export_variant(compiled, directory / name, weights, opset, verify))
+            signatures.append({"id": f"s{index}", "variants": records})
+    weights.close()
+    model = opt.model
+    config = dict(getattr(model, "config", {}) or {})
+    plan = opt.xslim_config.plan
+    write_manifest(directory, {
+        "caches": {"input_prefix": PAST, "output_prefix": PRESENT, "forecast_weights": WEIGHTS},
+        "library": {"xslim_compile": __version__, "torch": torch.__version__, "onnx_opset": opset},
+        "model": {"class": type(model).__name__,
+                  "config_sha256": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()},
+        "signatures": signatures,
+        "plan": plan.to_dict() if plan is not None else None,
+        "schedule": [str(v) for v in opt.xslim_config.schedule] if opt.xslim_config.schedule else None,
+        "weights": {"file": WEIGHTS_FILE, "bytes": weights.size,
+                    "parameter_bytes": sum(t.numel() * t.element_size()
+                                           for t in [*model.parameters(), *model.buffers()])},
+    })
+    return directory
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9+=-]+", "_", text).strip("_")
+
+
+def _example_inputs(compiled) -> list[torch.Tensor]:
+    """Inputs of the variant's graph, made from its placeholders' recorded shapes (values do not
+    matter for export; verification compares both runtimes on the same ones)."""
+    g = torch.Generator().manual_seed(0)
+    args = []
+    placeholders = [n for n in compiled.run.graph.nodes if n.op == "placeholder"]
+    names = [None] * (len(placeholders) - len(compiled.cache_inputs)) + list(compiled.cache_inputs)
+    for node, name in zip(placeholders, names):
+        if name == WEIGHTS:
+            args.append(torch.randn(compiled.key.history, generator=g))
+            continue
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            raise BundleError(f"xs.export: input {node.name} of variant {compiled.key} has no recorded tensor shape")
+        if val.dtype.is_floating_point:
+            args.append(torch.randn(tuple(val.shape), generator=g).to(val.dtype))
+        elif val.dtype == torch.bool:
+            args.append(torch.ones(tuple(val.shape), dtype=torch.bool))
+        else:
+            args.append(torch.zeros(tuple(val.shape), dtype=val.dtype))
+    return args
+
+
+def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, verify: bool) -> dict:
+    import onnxscript.optimizer
+
+    args = _example_inputs(compiled)
+    quiet = logging.getLogger("torch.onnx._internal.exporter._registration")  # "torchvision is not installed"
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            # the variant graph is ATen already: its module's train/eval flag changes nothing
+            warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            program = torch.onnx.export(compiled.run, tuple(args), dynamo=True, opset_version=opset, optimize=False,
+                                        verbose=False)
+    except Exception as error:  # noqa: BLE001 - the exporter raises many types; name the variant
+        raise BundleError(f"xs.export: variant {compiled.key} could not be exported to ONNX: "
+                          f"{type(error).__name__}: {error}") from error
+    finally:
+        quiet.setLevel(level)
+    model = program.model
+    onnxscript.optimizer.optimize(model, input_size_limit=INLINE_LIMIT // 4, output_size_limit=INLINE_LIMIT // 4)
+    n_user = len(args) - len(compiled.cache_inputs)
+    inputs = [v.name for v in model.graph.inputs[:n_user]]
+    graph_inputs = inputs + [name if name == WEIGHTS else PAST + name for name in compiled.cache_inputs]
+    for value, name in zip(model.graph.inputs[n_user:], graph_inputs[n_user:]):
+        value.name = name
+    outputs = ([f"output.{i}" for i in range(compiled.num_user_outputs)]
+               + [PRESENT + name for name in compiled.cache_outputs])
+    if len(model.graph.outputs) != len(outputs):
+        raise BundleError(f"xs.export: variant {compiled.key}: the ONNX graph has {len(model.graph.outputs)} "
+                          f"outputs, the variant {len(outputs)}")
+    for value, name in zip(model.graph.outputs, outputs):
+        value.name = name
+    for value in list(model.graph.initializers.values()):
+        weights.externalize(value, file.parent)
+    import onnx_ir
+
+    onnx_ir.save(model, file)
+    if verify:
+        _verify(compiled, file, args, graph_inputs)
+    return {"key": _key_dict(compiled.key), "file": file.name,
+            "inputs": [_spec(name, t) for name, t in zip(graph_inputs, args)],
+            "outputs": outputs, "cache_inputs": [n for n in compiled.cache_inputs if n != WEIGHTS],
+            "cache_outputs": list(compiled.cache_outputs)}
+
+
+def _verify(compiled, file: Path, args: list, names: list[str]) -> None:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ConfigError("xs.export(verify=True) needs onnxruntime; install it or pass verify=False") from None
+    session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    used = {i.name for i in session.get_inputs()}  # an input the graph ignores is dropped by the exporter
+    feed = {name: t.numpy() for name, t in zip(names, args) if name in used}
+    got = session.run(None, feed)
+    expected = compiled.run(*args)
+    for name, a, b in zip([o.name for o in session.get_outputs()], got, expected):
+        b = b.float().numpy() if b.dtype.is_floating_point else b.numpy()
+        scale = max(float(abs(b).max()), 1e-12) if b.size else 1.0
+        error = float(abs(a.astype(b.dtype) - b).max()) / scale if b.size else 0.0
+        if error > VERIFY_TOLERANCE:
+            raise BundleError(f"xs.export: {file.name} output {name} differs from the PyTorch variant "
+                              f"{compiled.key} by {error:.2e} (relative; budget {VERIFY_TOLERANCE:g})")
+
+
+def _key_dict(key) -> dict:
+    out = {"variant": key.variant.value}
+    if key.variant is Variant.BLOCK:
+        out.update(reuse=list(key.reuse), probe=key.probe)
+    if key.variant is Variant.TOKEN:
+        out["tokens"] = key.tokens
+    if key.variant is Variant.FULL:
+        out.update(residuals=key.residuals, kv=key.kv)
+    if key.variant in (Variant.SKIP, Variant.TOKEN):
+        out["history"] = key.history
+    return out
+
+
+def _spec(name: str, tensor: torch.Tensor) -> dict:
+    return {"name": name, "shape": list(tensor.shape), "dtype": str(tensor.dtype).removeprefix("torch.")}
+
+
+class _WeightsFile:
+    """One file of initializer bytes, each distinct tensor once, at ALIGN-aligned offsets."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = open(path, "wb")
+        self._offsets: dict[str, int] = {}
+        self.size = 0
+
+    def externalize(self, value, base_dir: Path) -> None:
+        import onnx_ir
+
+        tensor = value.const_value
+        if tensor is None or tensor.nbytes <= INLINE_LIMIT:
+            return
+        data = tensor.tobytes()
+        digest = hashlib.sha256(data).hexdigest()
+        offset = self._offsets.get(digest)
+        if offset is None:
+            pad = -self.size % ALIGN
+            self._file.write(b"\0" * pad)
+            offset = self._offsets[digest] = self.size + pad
+            self._file.write(data)
+            self._file.flush()
+            self.size = offset + len(data)
+        value.const_value = onnx_ir.ExternalTensor(self.path.name, offset, len(data), tensor.dtype,
+                                                   shape=tensor.shape, name=value.name, base_dir=base_dir)
+
+    def close(self) -> None:
+        self._file.close()
