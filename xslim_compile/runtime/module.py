@@ -21,14 +21,14 @@ from torch import nn
 
 from ..config import XSlimConfig
 from ..errors import ArgumentError, ConcurrentCallError, ConfigError, XSlimError
-from ..forecast import WEIGHTS, forecast_weights, get_estimator
+from ..forecast import WEIGHTS
 from ..plan import Variant
 from . import host
 from .controller import Controller, Decision, DualThresholdController, PlanController, ScheduleController, StepInfo
 from .policies import first_float_tensor, relative_change, select_reuse_blocks, token_bucket
 from .guards import MUTATORS, model_fingerprint, placement
 from .position import Reading, SchedulerClock
-from .rules import CacheFacts, fallback, known_step, locate, timestep_order
+from .rules import CacheFacts, fallback, forecast_plan, full_key, known_step, locate, timestep_order
 from .signature import InputSignature, flatten_call, normalize_call
 from .state import BranchState
 from .trace import Trace, TraceRecord
@@ -343,9 +343,7 @@ class OptimizedDenoiser(nn.Module):
     def _choose(self, decision: Decision, info: StepInfo, state: BranchState, variants: VariantSet,
                 pending: dict) -> tuple[VariantKey, str]:
         variant, reason = decision.variant, decision.reason
-        following = self.controller.may_follow(info)
-        tokens = Variant.TOKEN in following and VariantKey(Variant.TOKEN) not in variants.failed
-        full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in following, kv=tokens)
+        full = full_key(self.controller.may_follow(info), VariantKey(Variant.TOKEN) in variants.failed)
         if variant is Variant.FULL:
             return full, reason
         facts = CacheFacts(delta=state.has("delta."), residuals=state.has("residual."),
@@ -378,16 +376,11 @@ class OptimizedDenoiser(nn.Module):
     def _forecast(self, decision: Decision, info: StepInfo, state: BranchState, values: dict) -> int:
         """History length of the step's forecast; its weights go to self._extra (no host read: they
         depend on step indices only, and each distinct set is copied to the device once)."""
-        estimator = get_estimator(decision.estimator or self.xslim_config.estimator)
-        order = min(estimator.order, state.forecast_points())
-        if values.get("history_finite", 1.0) < 0.5:
-            order = 1
-            self._forecast_detail = f"{estimator.name}: reuse (non-finite history)"
-        elif order <= 1:
-            self._forecast_detail = "" if estimator.order == 1 else f"{estimator.name}: reuse (1 point)"
-        if order <= 1:
+        order, weights, self._forecast_detail = forecast_plan(
+            decision.estimator or self.xslim_config.estimator, info.step, state.history,
+            values.get("history_finite", 1.0) >= 0.5)
+        if weights is None:
             return 1
-        weights = forecast_weights(estimator, info.step, state.history[:order])
         delta = next(v for k, v in state.caches.items() if k.startswith("delta."))
         key = (weights, delta.device)
         if key not in self._weights:
@@ -395,7 +388,6 @@ class OptimizedDenoiser(nn.Module):
                 self._weights.clear()
             self._weights[key] = torch.tensor(weights, dtype=torch.float32, device=delta.device)
         self._extra[WEIGHTS] = self._weights[key]
-        self._forecast_detail = f"{estimator.name} from {','.join(map(str, state.history[:order]))}"
         return order
 
     def _buildable(self, key: VariantKey, reason: str, variants: VariantSet, info: StepInfo) -> tuple[VariantKey, str]:
@@ -403,9 +395,7 @@ class OptimizedDenoiser(nn.Module):
         (logged once, the reason in the trace, not tried again); XSlimConfig(strict=True) raises."""
         if key.variant is Variant.FULL:
             return key, reason
-        following = self.controller.may_follow(info)
-        full = VariantKey(Variant.FULL, residuals=Variant.BLOCK in following,
-                          kv=Variant.TOKEN in following and VariantKey(Variant.TOKEN) not in variants.failed)
+        full = full_key(self.controller.may_follow(info), VariantKey(Variant.TOKEN) in variants.failed)
         failed = variants.failed.get(key)
         if failed is None:
             try:

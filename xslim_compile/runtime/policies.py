@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from ..errors import ConfigError
+from .rules import token_bucket  # noqa: F401  (re-exported)
 
 
 def select_reuse_blocks(energies: Sequence[float], chain_starts: Sequence[int], always_compute: int,
@@ -30,18 +30,6 @@ def select_reuse_blocks(energies: Sequence[float], chain_starts: Sequence[int], 
         else:
             reuse.append(index)
     return tuple(reuse)
-
-
-def token_bucket(ratio: float, image_tokens: int) -> int:
-    """Tokens a token step recomputes per sample: round(ratio × N), which must lie in 1..N."""
-    if image_tokens < 1:
-        raise ConfigError("token steps need an image stream of shape [B, N, D] entering the block stack; "
-                          "this model's has none, so it has no token buckets")
-    kept = round(ratio * image_tokens)
-    if not 1 <= kept <= image_tokens:
-        raise ConfigError(f"token_ratio={ratio} gives a bucket of {kept} tokens; allowed range is 1..{image_tokens} "
-                         f"(the image tokens of this input)")
-    return kept
 
 
 def first_float_tensor(kwargs: dict) -> torch.Tensor | None:

@@ -6,7 +6,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+from ..forecast import HISTORY, forecast_weights, get_estimator
 from ..plan import Variant
+
+
+@dataclass(frozen=True)
+class VariantKey:
+    variant: Variant
+    reuse: tuple[int, ...] = ()   # BLOCK: the reused blocks
+    tokens: int = 0               # TOKEN: image tokens recomputed per sample
+    residuals: bool = False       # FULL: also emit block residuals for a later block step
+    kv: bool = False              # FULL: also emit attention K/V for a later token step
+    probe: bool = False           # BLOCK: also return the first computed block's fresh residual
+    history: int = 1              # SKIP/TOKEN: residuals the forecast reads (1: reuse the last one)
+
+    def __str__(self) -> str:
+        if self.variant is Variant.BLOCK:
+            return f"block(reuse={list(self.reuse)}{', probe' if self.probe else ''})"
+        forecast = f", history={self.history}" if self.history > 1 else ""
+        if self.variant is Variant.TOKEN:
+            return f"token(k={self.tokens}{forecast})"
+        if self.variant is Variant.SKIP:
+            return f"skip({forecast[2:]})" if forecast else "skip"
+        return f"{self.variant}{'+residuals' if self.residuals else ''}{'+kv' if self.kv else ''}"
 
 
 @dataclass(frozen=True)
@@ -58,3 +81,63 @@ def locate(timestep: float | None, schedule: tuple | None) -> int:
     if timestep is None or not schedule:
         return 0
     return min(range(len(schedule)), key=lambda i: abs(schedule[i] - timestep))
+
+
+def roll_caches(old: dict, produced: dict, replace: bool, depth: int, history: list[int],
+                step: int) -> tuple[dict, list[int], list]:
+    """A step's caches taken in: a full step replaces them all (block residuals and K/V belong to the
+    last full step); every computed step rolls the residual history delta -> delta_prev ->
+    delta_prev2 (depth residuals kept). A token step that returns its own delta_prev (rows it did not
+    run keep their pending score) leaves only its own residual as a clean forecast point.
+    Returns (caches, history: the steps of the kept residuals, newest first, rolled: the older
+    residuals kept). Values are opaque (torch tensors, numpy arrays)."""
+    produced = {k: v for k, v in produced.items() if not k.startswith("probe.")}  # read once, not kept
+    caches = dict(produced) if replace else {**old, **produced}
+    slots = [name[len("delta."):] for name in produced if name.startswith("delta.")]
+    mixed = any(f"delta_prev.{slot}" in produced for slot in slots)
+    rolled = []
+    for slot in slots:
+        if f"delta_prev.{slot}" in produced:
+            caches.pop(f"delta_prev2.{slot}", None)
+            continue
+        older = [old.get(f"{prefix}.{slot}") for prefix in HISTORY[:depth - 1]]
+        for prefix, value in zip(HISTORY[1:depth], older):
+            if value is None:
+                caches.pop(f"{prefix}.{slot}", None)
+            else:
+                caches[f"{prefix}.{slot}"] = value
+                rolled.append(value)
+    if slots:
+        history = [step] if mixed else ([step] + history)[:depth]
+    return caches, history, rolled
+
+
+def token_bucket(ratio: float, image_tokens: int) -> int:
+    """Tokens a token step recomputes per sample: round(ratio × N), which must lie in 1..N."""
+    if image_tokens < 1:
+        raise ConfigError("token steps need an image stream of shape [B, N, D] entering the block stack; "
+                          "this model's has none, so it has no token buckets")
+    kept = round(ratio * image_tokens)
+    if not 1 <= kept <= image_tokens:
+        raise ConfigError(f"token_ratio={ratio} gives a bucket of {kept} tokens; allowed range is 1..{image_tokens} "
+                         f"(the image tokens of this input)")
+    return kept
+
+
+def full_key(following: frozenset, token_failed: bool) -> VariantKey:
+    """The full step's key: it also emits what the steps that may follow it read."""
+    return VariantKey(Variant.FULL, residuals=Variant.BLOCK in following,
+                      kv=Variant.TOKEN in following and not token_failed)
+
+
+def forecast_plan(estimator: str, step: int, history: list[int], history_finite: bool = True
+                  ) -> tuple[int, tuple[float, ...] | None, str]:
+    """(residuals the step's forecast reads, its weights or None for plain reuse, a trace note)."""
+    chosen = get_estimator(estimator)
+    order = min(chosen.order, len(history))
+    if not history_finite:
+        return 1, None, f"{chosen.name}: reuse (non-finite history)"
+    if order <= 1:
+        return 1, None, "" if chosen.order == 1 else f"{chosen.name}: reuse (1 point)"
+    return (order, forecast_weights(chosen, step, history[:order]),
+            f"{chosen.name} from {','.join(map(str, history[:order]))}")

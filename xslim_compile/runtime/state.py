@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..forecast import HISTORY
 from .policies import relative_change
+from .rules import roll_caches
 
 
 @dataclass
@@ -44,29 +44,9 @@ class BranchState:
         self.offset = 0
 
     def store(self, produced: dict[str, torch.Tensor], replace: bool, check_finite: bool, step: int) -> None:
-        """Take a step's caches: a full step replaces them all (block residuals and K/V belong to the
-        last full step); every computed step rolls the residual history delta -> delta_prev ->
-        delta_prev2. A token step that returns its own delta_prev (rows it did not run keep their
-        pending score) leaves only its own Δ as a clean forecast point."""
+        """Take a step's caches (rules.roll_caches), and keep on the device whether they are finite."""
         produced = {k: v for k, v in produced.items() if not k.startswith("probe.")}  # read once, not kept
-        old = self.caches
-        caches = dict(produced) if replace else {**old, **produced}
-        slots = [name[len("delta."):] for name in produced if name.startswith("delta.")]
-        mixed = any(f"delta_prev.{slot}" in produced for slot in slots)
-        rolled = []
-        for slot in slots:
-            if f"delta_prev.{slot}" in produced:
-                caches.pop(f"delta_prev2.{slot}", None)
-                continue
-            older = [old.get(f"{prefix}.{slot}") for prefix in HISTORY[:self.depth - 1]]
-            for prefix, value in zip(HISTORY[1:self.depth], older):
-                if value is None:
-                    caches.pop(f"{prefix}.{slot}", None)
-                else:
-                    caches[f"{prefix}.{slot}"] = value
-                    rolled.append(value)
-        if slots:
-            self.history = [step] if mixed else ([step] + self.history)[:self.depth]
+        caches, self.history, rolled = roll_caches(self.caches, produced, replace, self.depth, self.history, step)
         if replace:
             self.energies = None
         self.caches = caches

@@ -11,30 +11,10 @@ from torch.utils import _pytree as pytree
 
 from ..layout import StackSpec
 from ..plan import Variant
+from .rules import VariantKey  # noqa: F401  (re-exported: where callers have always imported it)
 from .signature import InputSignature
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VariantKey:
-    variant: Variant
-    reuse: tuple[int, ...] = ()   # BLOCK: the reused blocks
-    tokens: int = 0               # TOKEN: image tokens recomputed per sample
-    residuals: bool = False       # FULL: also emit block residuals for a later block step
-    kv: bool = False              # FULL: also emit attention K/V for a later token step
-    probe: bool = False           # BLOCK: also return the first computed block's fresh residual
-    history: int = 1              # SKIP/TOKEN: residuals the forecast reads (1: reuse the last one)
-
-    def __str__(self) -> str:
-        if self.variant is Variant.BLOCK:
-            return f"block(reuse={list(self.reuse)}{', probe' if self.probe else ''})"
-        forecast = f", history={self.history}" if self.history > 1 else ""
-        if self.variant is Variant.TOKEN:
-            return f"token(k={self.tokens}{forecast})"
-        if self.variant is Variant.SKIP:
-            return f"skip({forecast[2:]})" if forecast else "skip"
-        return f"{self.variant}{'+residuals' if self.residuals else ''}{'+kv' if self.kv else ''}"
 
 
 @dataclass
