@@ -6,12 +6,12 @@ import pytest
 import torch
 
 import xslim_compile as xs
-from xslim_compile.bundle.manifest import MANIFEST, SCHEMA_VERSION, read_manifest
-from xslim_compile.bundle.write import INLINE_LIMIT, PAST, PRESENT, WEIGHTS_FILE, _key_dict
+from xslim_compile.bundle.manifest import MANIFEST, SCHEMA_VERSION, key_dict, read_manifest
+from xslim_compile.bundle.write import INLINE_LIMIT, PAST, PRESENT, WEIGHTS_FILE
 from xslim_compile.forecast import WEIGHTS
 from xslim_compile.runtime.variant_set import CompiledVariant
 
-from .test_layering import PACKAGE, _imported_modules
+from .test_layering import PACKAGE
 from .zoo import dit_inputs, make_dit
 
 onnx = pytest.importorskip("onnx")
@@ -54,11 +54,11 @@ def test_every_call_of_a_generation_matches_its_onnx_graph(exported):
     opt, calls, path, ran = exported
     manifest = read_manifest(path)
     variants = {json.dumps(v["key"], sort_keys=True): v for v in manifest["signatures"][0]["variants"]}
-    assert {json.dumps(_key_dict(key), sort_keys=True) for key in ran} <= set(variants)
+    assert {json.dumps(key_dict(key), sort_keys=True) for key in ran} <= set(variants)
     sessions = {}
     kinds = set()
     for key, tensors, caches, outputs, produced in calls:
-        entry = variants.get(json.dumps(_key_dict(key), sort_keys=True))
+        entry = variants.get(json.dumps(key_dict(key), sort_keys=True))
         if entry is None:
             continue  # a graph only build-time verification used
         session = sessions.get(entry["file"]) or sessions.setdefault(
@@ -76,6 +76,63 @@ def test_every_call_of_a_generation_matches_its_onnx_graph(exported):
             assert float(np.abs(got[name] - value.numpy()).max()) / scale < 1e-4, (key, name)
         kinds.add(key.variant.value)
     assert kinds == {"full", "skip", "block", "token"}
+
+
+RUNNER = """
+import sys
+sys.modules["torch"] = None  # any torch import fails
+import numpy as np
+from xslim_compile.deploy import Runner
+data = np.load(sys.argv[2])
+runner = Runner(sys.argv[1])
+outputs = []
+with runner.generation(int(data["steps"])):
+    for t in data["timesteps"]:
+        outputs.append(runner(hidden_states=data["hidden_states"], timestep=np.full((2,), t, dtype=np.float32),
+                              class_labels=data["class_labels"])[0])
+np.save(sys.argv[3], np.stack(outputs))
+print("|".join(key for _, key, _ in runner.trace))
+assert not any(name == "torch" or name.startswith("torch.") for name in sys.modules if sys.modules[name] is not None)
+"""
+
+
+def test_torch_free_runner_repeats_the_generation(exported, tmp_path):
+    import subprocess
+    import sys
+
+    opt, _, path, ran = exported
+    decisions = [str(key) for key in ran[:len(SCHEDULE)]]  # the export's generation (the rerun below adds more)
+    inputs = dit_inputs()
+    timesteps = [900.0 - 100 * t for t in range(len(SCHEDULE))]
+    expected = []
+    with torch.no_grad(), opt.generation(len(SCHEDULE)):
+        for t in timesteps:
+            expected.append(opt(**{**inputs, "timestep": torch.full((2,), t)}).sample)
+    np.savez(tmp_path / "in.npz", steps=len(SCHEDULE), timesteps=np.array(timesteps, dtype=np.float32),
+             hidden_states=inputs["hidden_states"].numpy(), class_labels=inputs["class_labels"].numpy())
+    script = tmp_path / "run.py"
+    script.write_text(RUNNER)
+    done = subprocess.run([sys.executable, str(script), str(path), str(tmp_path / "in.npz"), str(tmp_path / "out.npy")],
+                          capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().split("|") == decisions   # the same decisions, call by call
+    got, want = np.load(tmp_path / "out.npy"), torch.stack(expected).numpy()
+    assert float(np.abs(got - want).max()) / float(np.abs(want).max()) < 1e-4
+
+
+def test_runner_refuses_wrong_inputs(exported):
+    from xslim_compile.deploy import Runner
+
+    runner = Runner(exported[2])
+    inputs = {k: v.numpy() for k, v in dit_inputs().items()}
+    with pytest.raises(xs.BundleError, match="inside `with runner.generation"):
+        runner(**inputs)
+    with runner.generation(4):
+        with pytest.raises(xs.BundleError, match=r"input 'hidden_states' expected shape \[2, 4, 8, 8\] dtype float32, "
+                                                 r"got shape \[2, 4, 8, 9\]"):
+            runner(**{**inputs, "hidden_states": np.zeros((2, 4, 8, 9), dtype=np.float32)})
+        with pytest.raises(xs.BundleError, match="expects inputs"):
+            runner(hidden_states=inputs["hidden_states"])
 
 
 def test_bundle_layout_and_shared_weights(exported):
@@ -143,8 +200,7 @@ def test_export_refuses_what_it_cannot_write(tmp_path):
 
 
 def test_the_manifest_reader_imports_neither_torch_nor_numpy():
-    path = PACKAGE / "bundle" / "manifest.py"
-    for module in _imported_modules(path):
-        assert module.split(".")[0] not in ("torch", "numpy"), module
-    assert {m for m in _imported_modules(path) if m.startswith("xslim_compile")} <= {
-        "xslim_compile.errors", "xslim_compile.errors.BundleError"}
+    from .test_rules import imports_closure
+
+    modules = imports_closure(PACKAGE / "bundle" / "manifest.py")
+    assert not {m.split(".")[0] for m in modules} & {"torch", "numpy"}

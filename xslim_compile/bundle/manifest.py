@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..errors import BundleError
+from ..plan import Variant
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -58,3 +59,17 @@ def read_manifest(directory: str | Path, check_files: bool = True) -> dict:
                 raise BundleError(f"{file}: sha256 {actual} differs from the manifest's {expected} "
                                   f"(altered or truncated)")
     return manifest
+
+
+def key_dict(key) -> dict:
+    """A VariantKey as the manifest writes it (only the fields its variant kind uses)."""
+    out = {"variant": key.variant.value}
+    if key.variant is Variant.BLOCK:
+        out.update(reuse=list(key.reuse), probe=key.probe)
+    if key.variant is Variant.TOKEN:
+        out["tokens"] = key.tokens
+    if key.variant is Variant.FULL:
+        out.update(residuals=key.residuals, kv=key.kv)
+    if key.variant in (Variant.SKIP, Variant.TOKEN):
+        out["history"] = key.history
+    return out

@@ -22,8 +22,7 @@ import torch
 from .. import __version__
 from ..errors import BundleError, ConfigError
 from ..forecast import WEIGHTS
-from ..plan import Variant
-from .manifest import write_manifest
+from .manifest import key_dict, write_manifest
 
 WEIGHTS_FILE = "weights.bin"
 PAST, PRESENT = "past.", "present."
@@ -59,19 +58,23 @@ def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, veri
             for key, compiled in variants.built().items():
                 name = f"s{index}.{_slug(str(key))}.onnx"
                 records.append(_export_variant(compiled, directory / name, weights, opset, verify))
-            signatures.append({"id": f"s{index}", "variants": records})
+            signatures.append({"id": f"s{index}", "image_tokens": variants.image_tokens, "variants": records})
     weights.close()
-    model = opt.model
-    config = dict(getattr(model, "config", {}) or {})
-    plan = opt.xslim_config.plan
+    model, config = opt.model, opt.xslim_config
+    model_config = dict(getattr(model, "config", {}) or {})
+    plan = config.plan
     write_manifest(directory, {
         "caches": {"input_prefix": PAST, "output_prefix": PRESENT, "forecast_weights": WEIGHTS},
         "library": {"xslim_compile": __version__, "torch": torch.__version__, "onnx_opset": opset},
         "model": {"class": type(model).__name__,
-                  "config_sha256": hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()},
+                  "config_sha256": hashlib.sha256(json.dumps(model_config, sort_keys=True, default=str).encode()).hexdigest()},
         "signatures": signatures,
         "plan": plan.to_dict() if plan is not None else None,
-        "schedule": [str(v) for v in opt.xslim_config.schedule] if opt.xslim_config.schedule else None,
+        "schedule": [v.value for v in config.schedule] if config.schedule is not None else None,
+        # what the decision rules read besides the plan (runtime/rules.py; the runner applies them)
+        "runtime": {"estimator": config.estimator, "token_ratio": config.token_ratio,
+                    "block_reuse": list(config.block_reuse) if config.block_reuse is not None else None,
+                    "cache_depth": opt._depth},
         "weights": {"file": WEIGHTS_FILE, "bytes": weights.size,
                     "parameter_bytes": sum(t.numel() * t.element_size()
                                            for t in [*model.parameters(), *model.buffers()])},
@@ -146,7 +149,7 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
     onnx_ir.save(model, file)
     if verify:
         _verify(compiled, file, args, graph_inputs)
-    return {"key": _key_dict(compiled.key), "file": file.name,
+    return {"key": key_dict(compiled.key), "file": file.name,
             "inputs": [_spec(name, t) for name, t in zip(graph_inputs, args)],
             "outputs": outputs, "cache_inputs": [n for n in compiled.cache_inputs if n != WEIGHTS],
             "cache_outputs": list(compiled.cache_outputs)}
@@ -169,19 +172,6 @@ def _verify(compiled, file: Path, args: list, names: list[str]) -> None:
         if error > VERIFY_TOLERANCE:
             raise BundleError(f"xs.export: {file.name} output {name} differs from the PyTorch variant "
                               f"{compiled.key} by {error:.2e} (relative; budget {VERIFY_TOLERANCE:g})")
-
-
-def _key_dict(key) -> dict:
-    out = {"variant": key.variant.value}
-    if key.variant is Variant.BLOCK:
-        out.update(reuse=list(key.reuse), probe=key.probe)
-    if key.variant is Variant.TOKEN:
-        out["tokens"] = key.tokens
-    if key.variant is Variant.FULL:
-        out.update(residuals=key.residuals, kv=key.kv)
-    if key.variant in (Variant.SKIP, Variant.TOKEN):
-        out["history"] = key.history
-    return out
 
 
 def _spec(name: str, tensor: torch.Tensor) -> dict:

@@ -1,0 +1,164 @@
+"""Run an xs.export bundle with onnxruntime and numpy alone (no torch).
+
+    runner = Runner("bundle/")
+    with runner.generation(num_steps=50):          # marks one generation: caches start empty
+        for t in timesteps:
+            noise_pred = runner(hidden_states=x, timestep=t_array, class_labels=labels)[0]
+
+Each call is one denoising step of one branch; the step index counts the calls inside
+`generation()` (as OptimizedDenoiser.generation does; there is no scheduler clock here). The choice of
+variant is made by the same pure-Python code as the PyTorch runtime (runtime/controller.py for the
+plan or schedule, runtime/rules.py for fallbacks, forecast order and the cache roll), so a fixed plan
+gives the same trace. Not yet: the online controller (it needs the indicator), the automatic block
+rule (export a plan or `block_reuse` that fixes the reused blocks), non-finite checks, CFG branches
+as separate caches (one branch per runner), shared initializers between sessions.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .bundle.manifest import key_dict, read_manifest
+from .errors import BundleError
+from .plan import Plan, Variant, parse_variant
+from .runtime.controller import PlanController, ScheduleController, StepInfo
+from .runtime.rules import CacheFacts, VariantKey, fallback, forecast_plan, full_key, roll_caches, token_bucket
+
+BRANCH = "default"
+
+
+class Runner:
+    def __init__(self, path, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
+        import onnxruntime
+
+        self.path = Path(path)
+        self.manifest = read_manifest(path)
+        self._ort, self._providers = onnxruntime, list(providers)
+        plan = self.manifest.get("plan")
+        if plan is not None and plan.get("controller") is not None:
+            raise BundleError(f"{path}: the bundle's plan uses the online controller, which this runner does not "
+                              f"run yet; export a fixed plan")
+        schedule = self.manifest.get("schedule")
+        self.controller = (PlanController(Plan.from_dict(plan)) if plan is not None
+                           else ScheduleController(None if schedule is None else [parse_variant(v) for v in schedule]))
+        self.settings = self.manifest["runtime"]
+        self._sessions: dict[str, object] = {}
+        self.trace: list[tuple[int, str, str]] = []   # (step, variant key, reason) per call
+        self._num_steps: int | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._calls, self._caches, self._history = 0, {}, []
+        self.controller.reset()
+
+    @contextmanager
+    def generation(self, num_steps: int):
+        if not isinstance(num_steps, int) or num_steps < 1:
+            raise BundleError(f"generation(num_steps) needs a positive integer, got {num_steps!r}")
+        self._reset()
+        self._num_steps = num_steps
+        try:
+            yield self
+        finally:
+            self._num_steps = None
+            self._reset()
+
+    def __call__(self, **inputs) -> list[np.ndarray]:
+        if self._num_steps is None:
+            raise BundleError("call the runner inside `with runner.generation(num_steps):` (the step index counts "
+                              "the calls of a generation)")
+        signature = self._signature(inputs)
+        info = StepInfo(self._calls, self._num_steps, BRANCH)
+        decision = self.controller.decide(info)
+        key, reason, weights = self._choose(decision, info, signature)
+        entry = self._entry(signature, key)
+        self.controller.commit(info, key.variant)
+        feed = {spec["name"]: self._value(spec, inputs, weights) for spec in entry["inputs"]}
+        session = self._session(entry["file"])
+        used = {i.name for i in session.get_inputs()}
+        outputs = dict(zip(entry["outputs"], session.run(entry["outputs"],
+                                                         {k: v for k, v in feed.items() if k in used})))
+        prefix = self.manifest["caches"]["output_prefix"]
+        produced = {name[len(prefix):]: outputs[name] for name in entry["outputs"] if name.startswith(prefix)}
+        self._caches, self._history, _ = roll_caches(self._caches, produced, key.variant is Variant.FULL,
+                                                     self.settings["cache_depth"], self._history, info.step)
+        self.trace.append((info.step, str(key), reason))
+        self._calls += 1
+        if info.step >= self._num_steps - 1:
+            self._caches, self._history = {}, []
+        return [v for name, v in outputs.items() if not name.startswith(prefix)]
+
+    # --- what runs --------------------------------------------------------------------------------
+    def _choose(self, decision, info: StepInfo, signature: dict) -> tuple[VariantKey, str, tuple | None]:
+        has = lambda prefix: any(name.startswith(prefix) for name in self._caches)  # noqa: E731
+        token_failed = not any(v["key"]["variant"] == "token" for v in signature["variants"])
+        full = full_key(self.controller.may_follow(info), token_failed)
+        if decision.variant is Variant.FULL:
+            return full, decision.reason, None
+        facts = CacheFacts(delta=has("delta."), residuals=has("residual."), kv_and_prev=has("kv.") and has("delta_prev."),
+                           token_failed="the bundle holds no token variant" if token_failed else None)
+        if (why := fallback(decision.variant, decision.reason, info.branch, facts)) is not None:
+            return full, why, None
+        if decision.variant is Variant.BLOCK:
+            reuse = decision.reuse if decision.reuse is not None else self.settings["block_reuse"]
+            if reuse is None:
+                raise BundleError(f"{self.path}: step {info.step} is a block step with the automatic block rule, "
+                                  f"which this runner does not apply; export with XSlimConfig(block_reuse=...) or a "
+                                  f"plan whose block entries name the reused blocks")
+            return VariantKey(Variant.BLOCK, reuse=tuple(reuse), probe=decision.probe is not None), decision.reason, None
+        order, weights, _ = forecast_plan(decision.estimator or self.settings["estimator"], info.step, self._history)
+        if decision.variant is Variant.SKIP:
+            return VariantKey(Variant.SKIP, history=order), decision.reason, weights
+        ratio = decision.token_ratio if decision.token_ratio is not None else self.settings["token_ratio"]
+        return (VariantKey(Variant.TOKEN, tokens=token_bucket(ratio, signature["image_tokens"]), history=order),
+                decision.reason, weights)
+
+    def _entry(self, signature: dict, key: VariantKey) -> dict:
+        wanted = key_dict(key)
+        for entry in signature["variants"]:
+            if entry["key"] == wanted:
+                return entry
+        raise BundleError(f"{self.path}: variant {key} is not in the bundle (it holds "
+                          f"{[e['file'] for e in signature['variants']]}); run a generation with this plan and "
+                          f"these inputs before xs.export, so that the variant is built and exported")
+
+    def _signature(self, inputs: dict) -> dict:
+        """The bundle signature whose user inputs match these (names, shapes, dtypes)."""
+        problems = []
+        for signature in self.manifest["signatures"]:
+            full = next(v for v in signature["variants"] if v["key"]["variant"] == "full")
+            specs = [s for s in full["inputs"] if not s["name"].startswith(self.manifest["caches"]["input_prefix"])]
+            missing = [s["name"] for s in specs if s["name"] not in inputs]
+            if missing or set(inputs) - {s["name"] for s in specs}:
+                problems.append(f"{signature['id']}: expects inputs {[s['name'] for s in specs]}, got {sorted(inputs)}")
+                continue
+            for spec in specs:
+                value = np.asarray(inputs[spec["name"]])
+                if list(value.shape) != spec["shape"] or str(value.dtype) != _numpy_dtype(spec["dtype"]):
+                    problems.append(f"{signature['id']}: input {spec['name']!r} expected shape {spec['shape']} "
+                                    f"dtype {spec['dtype']}, got shape {list(value.shape)} dtype {value.dtype}")
+                    break
+            else:
+                return signature
+        raise BundleError(f"{self.path}: no exported signature takes these inputs: " + "; ".join(problems))
+
+    def _value(self, spec: dict, inputs: dict, weights) -> np.ndarray:
+        name, caches = spec["name"], self.manifest["caches"]
+        if name == caches["forecast_weights"]:
+            return np.asarray(weights, dtype=np.float32)
+        if name.startswith(caches["input_prefix"]):
+            return self._caches[name[len(caches["input_prefix"]):]]
+        return np.asarray(inputs[name])
+
+    def _session(self, file: str):
+        session = self._sessions.get(file)
+        if session is None:
+            session = self._sessions[file] = self._ort.InferenceSession(str(self.path / file),
+                                                                        providers=self._providers)
+        return session
+
+
+def _numpy_dtype(torch_dtype: str) -> str:
+    return {"bfloat16": "bfloat16"}.get(torch_dtype, torch_dtype)
