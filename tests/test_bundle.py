@@ -204,3 +204,35 @@ def test_the_manifest_reader_imports_neither_torch_nor_numpy():
 
     modules = imports_closure(PACKAGE / "bundle" / "manifest.py")
     assert not {m.split(".")[0] for m in modules} & {"torch", "numpy"}
+
+
+def test_command_line_export_and_run(tmp_path):
+    import subprocess
+    import sys
+
+    make_dit(num_layers=2).save_pretrained(tmp_path / "model")
+    inputs = dit_inputs()
+    steps = 4
+    np.savez(tmp_path / "steps.npz", hidden_states=np.stack([inputs["hidden_states"].numpy()] * steps),
+             timestep=np.stack([np.full((2,), 900.0 - 200 * t, dtype=np.float32) for t in range(steps)]),
+             class_labels=np.stack([inputs["class_labels"].numpy()] * steps))
+    cli = [sys.executable, "-m", "xslim_compile.cli"]
+    done = subprocess.run(cli + ["export", str(tmp_path / "model"), str(tmp_path / "b"), "--inputs",
+                                 str(tmp_path / "steps.npz"), "--schedule", "full,full,skip,full", "--estimator", "taylor1"],
+                          capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # run: torch made unimportable for the whole command
+    code = "import sys; sys.modules['torch'] = None; from xslim_compile.cli import main; main(sys.argv[1:])"
+    done = subprocess.run([sys.executable, "-c", code, "run", str(tmp_path / "b"), "--inputs", str(tmp_path / "steps.npz"),
+                           "--out", str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [line.split()[1] for line in done.stdout.strip().splitlines()] == ["full", "full", "skip(history=2)", "full"]
+    out = np.load(tmp_path / "out.npz")["output.0"]
+    model = make_dit(num_layers=2)
+    with torch.no_grad():
+        last = model(hidden_states=inputs["hidden_states"], timestep=torch.full((2,), 300.0),
+                     class_labels=inputs["class_labels"]).sample.numpy()
+    assert out.shape[0] == steps and float(np.abs(out[-1] - last).max()) / float(np.abs(last).max()) < 1e-4
+    bad = subprocess.run(cli + ["run", str(tmp_path / "model"), "--inputs", str(tmp_path / "steps.npz"), "--out",
+                                str(tmp_path / "x.npz")], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert bad.returncode == 2 and "no manifest.json" in bad.stderr
