@@ -120,6 +120,24 @@ def test_torch_free_runner_repeats_the_generation(exported, tmp_path):
     assert float(np.abs(got - want).max()) / float(np.abs(want).max()) < 1e-4
 
 
+def test_runner_sessions_share_one_copy_of_each_weight(exported):
+    from xslim_compile.deploy import Runner
+
+    opt, _, path, _ = exported
+    shared, copied = Runner(path), Runner(path, share_weights=False)
+    inputs = {k: v.numpy() for k, v in dit_inputs().items()}
+    for runner in (shared, copied):
+        with runner.generation(len(SCHEDULE)):
+            runner.outputs = [runner(**{**inputs, "timestep": np.full((2,), 900.0 - 100 * t, dtype=np.float32)})[0]
+                              for t in range(len(SCHEDULE))]
+    assert all(np.array_equal(a, b) for a, b in zip(shared.outputs, copied.outputs))
+    entries = [v for v in read_manifest(path)["signatures"][0]["variants"] if v["file"] in shared._sessions]
+    assert len(entries) >= 4
+    # one OrtValue per distinct tensor of weights.bin, over every session the generation opened
+    assert len(shared._shared) == len({e["offset"] for v in entries for e in v["external"]}) > 0
+    assert shared._weights is not None and not copied._shared
+
+
 def test_runner_refuses_wrong_inputs(exported):
     from xslim_compile.deploy import Runner
 

@@ -11,7 +11,7 @@ variant is made by the same pure-Python code as the PyTorch runtime (runtime/con
 plan or schedule, runtime/rules.py for fallbacks, forecast order and the cache roll), so a fixed plan
 gives the same trace. Not yet: the online controller (it needs the indicator), the automatic block
 rule (export a plan or `block_reuse` that fixes the reused blocks), non-finite checks, CFG branches
-as separate caches (one branch per runner), shared initializers between sessions.
+as separate caches (one branch per runner).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ BRANCH = "default"
 
 
 class Runner:
-    def __init__(self, path, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
+    def __init__(self, path, providers: tuple[str, ...] = ("CPUExecutionProvider",), share_weights: bool = True) -> None:
         import onnxruntime
 
         self.path = Path(path)
@@ -45,6 +45,11 @@ class Runner:
                            else ScheduleController(None if schedule is None else [parse_variant(v) for v in schedule]))
         self.settings = self.manifest["runtime"]
         self._sessions: dict[str, object] = {}
+        # one read-only map of weights.bin; each initializer becomes one OrtValue that every session
+        # uses, so that N variant graphs do not hold N copies of the weights
+        self._weights = (np.memmap(self.path / self.manifest["weights"]["file"], dtype=np.uint8, mode="r")
+                         if share_weights and self.manifest["weights"]["bytes"] else None)
+        self._shared: dict[int, object] = {}
         self.trace: list[tuple[int, str, str]] = []   # (step, variant key, reason) per call
         self._num_steps: int | None = None
         self._reset()
@@ -155,9 +160,22 @@ class Runner:
     def _session(self, file: str):
         session = self._sessions.get(file)
         if session is None:
-            session = self._sessions[file] = self._ort.InferenceSession(str(self.path / file),
+            options = self._ort.SessionOptions()
+            entry = next(v for s in self.manifest["signatures"] for v in s["variants"] if v["file"] == file)
+            for init in entry.get("external", []) if self._weights is not None else []:
+                if init["dtype"] is not None:
+                    options.add_initializer(init["name"], self._shared_value(init))
+            session = self._sessions[file] = self._ort.InferenceSession(str(self.path / file), options,
                                                                         providers=self._providers)
         return session
+
+    def _shared_value(self, init: dict):
+        value = self._shared.get(init["offset"])
+        if value is None:
+            view = self._weights[init["offset"]:init["offset"] + init["length"]]
+            array = np.frombuffer(view, dtype=init["dtype"]).reshape(init["shape"])
+            value = self._shared[init["offset"]] = self._ort.OrtValue.ortvalue_from_numpy(array)
+        return value
 
 
 def _numpy_dtype(torch_dtype: str) -> str:

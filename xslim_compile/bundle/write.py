@@ -142,8 +142,8 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
                           f"outputs, the variant {len(outputs)}")
     for value, name in zip(model.graph.outputs, outputs):
         value.name = name
-    for value in list(model.graph.initializers.values()):
-        weights.externalize(value, file.parent)
+    external = [entry for value in list(model.graph.initializers.values())
+                if (entry := weights.externalize(value, file.parent)) is not None]
     import onnx_ir
 
     onnx_ir.save(model, file)
@@ -152,7 +152,8 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
     return {"key": key_dict(compiled.key), "file": file.name,
             "inputs": [_spec(name, t) for name, t in zip(graph_inputs, args)],
             "outputs": outputs, "cache_inputs": [n for n in compiled.cache_inputs if n != WEIGHTS],
-            "cache_outputs": list(compiled.cache_outputs)}
+            "cache_outputs": list(compiled.cache_outputs),
+            "external": external}  # initializers in weights.bin: a runner can map them once for all graphs
 
 
 def _verify(compiled, file: Path, args: list, names: list[str]) -> None:
@@ -187,12 +188,13 @@ class _WeightsFile:
         self._offsets: dict[str, int] = {}
         self.size = 0
 
-    def externalize(self, value, base_dir: Path) -> None:
+    def externalize(self, value, base_dir: Path) -> dict | None:
+        """Move a large initializer into the file; returns where it lies (None: it stays inline)."""
         import onnx_ir
 
         tensor = value.const_value
         if tensor is None or tensor.nbytes <= INLINE_LIMIT:
-            return
+            return None
         data = tensor.tobytes()
         digest = hashlib.sha256(data).hexdigest()
         offset = self._offsets.get(digest)
@@ -205,6 +207,12 @@ class _WeightsFile:
             self.size = offset + len(data)
         value.const_value = onnx_ir.ExternalTensor(self.path.name, offset, len(data), tensor.dtype,
                                                    shape=tensor.shape, name=value.name, base_dir=base_dir)
+        try:
+            dtype = str(tensor.dtype.numpy())
+        except (TypeError, ValueError):  # no numpy dtype (e.g. bfloat16): the runner loads it from the file
+            dtype = None
+        return {"name": value.name, "offset": offset, "length": len(data), "dtype": dtype,
+                "shape": [int(d) for d in tensor.shape]}
 
     def close(self) -> None:
         self._file.close()
