@@ -138,6 +138,28 @@ def test_runner_sessions_share_one_copy_of_each_weight(exported):
     assert shared._weights is not None and not copied._shared
 
 
+def test_runner_keeps_cfg_branches_apart(exported):
+    from xslim_compile.deploy import Runner
+
+    opt, _, path, _ = exported
+    runner = Runner(path)
+    cond = dit_inputs()
+    uncond = {**cond, "class_labels": torch.full_like(cond["class_labels"], 9), "hidden_states": cond["hidden_states"] * 0.5}
+    expected, got = [], []
+    with torch.no_grad(), opt.generation(len(SCHEDULE)), runner.generation(len(SCHEDULE)):
+        for t in range(len(SCHEDULE)):
+            for name, inputs in (("cond", cond), ("uncond", uncond)):
+                inputs = {**inputs, "timestep": torch.full((2,), 900.0 - 100 * t)}
+                with opt.cache_context(name):
+                    expected.append(opt(**inputs).sample.numpy())
+                with runner.cache_context(name):
+                    got.append(runner(**{k: v.numpy() for k, v in inputs.items()})[0])
+    assert [key for _, key, _ in runner.trace][::2] == [key for _, key, _ in runner.trace][1::2]
+    assert "skip(history=2)" in [key for _, key, _ in runner.trace]
+    want = np.stack(expected)
+    assert float(np.abs(np.stack(got) - want).max()) / float(np.abs(want).max()) < 1e-4
+
+
 def test_runner_refuses_wrong_inputs(exported):
     from xslim_compile.deploy import Runner
 
@@ -211,6 +233,10 @@ def test_export_refuses_what_it_cannot_write(tmp_path):
         opt(**dit_inputs())
     with pytest.raises(xs.ConfigError, match="format 'pt2' is not supported"):
         xs.export(opt, tmp_path / "b", format="pt2")
+    auto = xs.optimize(make_dit(num_layers=2), xs.XSlimConfig(schedule=["full", "block"]))
+    _generation(auto, dit_inputs(), steps=2)
+    with pytest.raises(xs.ConfigError, match=r"automatic rule .* XSlimConfig\(block_reuse="):
+        xs.export(auto, tmp_path / "d")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "x").write_text("")
     with pytest.raises(xs.ConfigError, match="not empty"):

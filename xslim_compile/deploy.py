@@ -10,8 +10,8 @@ Each call is one denoising step of one branch; the step index counts the calls i
 variant is made by the same pure-Python code as the PyTorch runtime (runtime/controller.py for the
 plan or schedule, runtime/rules.py for fallbacks, forecast order and the cache roll), so a fixed plan
 gives the same trace. Not yet: the online controller (it needs the indicator), the automatic block
-rule (export a plan or `block_reuse` that fixes the reused blocks), non-finite checks, CFG branches
-as separate caches (one branch per runner).
+rule (export a plan or `block_reuse` that fixes the reused blocks), non-finite checks. CFG branches:
+wrap each branch's call in `runner.cache_context(name)`, as diffusers pipelines do.
 """
 from __future__ import annotations
 
@@ -55,8 +55,18 @@ class Runner:
         self._reset()
 
     def _reset(self) -> None:
-        self._calls, self._caches, self._history = 0, {}, []
+        self._branches: dict[str, _Branch] = {}
+        self._branch = BRANCH
         self.controller.reset()
+
+    @contextmanager
+    def cache_context(self, name: str):
+        """A CFG branch (as diffusers pipelines mark them): each has its own caches and step count."""
+        saved, self._branch = self._branch, str(name)
+        try:
+            yield
+        finally:
+            self._branch = saved
 
     @contextmanager
     def generation(self, num_steps: int):
@@ -75,29 +85,30 @@ class Runner:
             raise BundleError("call the runner inside `with runner.generation(num_steps):` (the step index counts "
                               "the calls of a generation)")
         signature = self._signature(inputs)
-        info = StepInfo(self._calls, self._num_steps, BRANCH)
+        state = self._branches.setdefault(self._branch, _Branch())
+        info = StepInfo(state.calls, self._num_steps, self._branch)
         decision = self.controller.decide(info)
-        key, reason, weights = self._choose(decision, info, signature)
+        key, reason, weights = self._choose(decision, info, signature, state)
         entry = self._entry(signature, key)
         self.controller.commit(info, key.variant)
-        feed = {spec["name"]: self._value(spec, inputs, weights) for spec in entry["inputs"]}
+        feed = {spec["name"]: self._value(spec, inputs, weights, state) for spec in entry["inputs"]}
         session = self._session(entry["file"])
         used = {i.name for i in session.get_inputs()}
         outputs = dict(zip(entry["outputs"], session.run(entry["outputs"],
                                                          {k: v for k, v in feed.items() if k in used})))
         prefix = self.manifest["caches"]["output_prefix"]
         produced = {name[len(prefix):]: outputs[name] for name in entry["outputs"] if name.startswith(prefix)}
-        self._caches, self._history, _ = roll_caches(self._caches, produced, key.variant is Variant.FULL,
-                                                     self.settings["cache_depth"], self._history, info.step)
+        state.caches, state.history, _ = roll_caches(state.caches, produced, key.variant is Variant.FULL,
+                                                     self.settings["cache_depth"], state.history, info.step)
         self.trace.append((info.step, str(key), reason))
-        self._calls += 1
+        state.calls += 1
         if info.step >= self._num_steps - 1:
-            self._caches, self._history = {}, []
+            state.caches, state.history = {}, []
         return [v for name, v in outputs.items() if not name.startswith(prefix)]
 
     # --- what runs --------------------------------------------------------------------------------
-    def _choose(self, decision, info: StepInfo, signature: dict) -> tuple[VariantKey, str, tuple | None]:
-        has = lambda prefix: any(name.startswith(prefix) for name in self._caches)  # noqa: E731
+    def _choose(self, decision, info: StepInfo, signature: dict, state: "_Branch") -> tuple[VariantKey, str, tuple | None]:
+        has = lambda prefix: any(name.startswith(prefix) for name in state.caches)  # noqa: E731
         token_failed = not any(v["key"]["variant"] == "token" for v in signature["variants"])
         full = full_key(self.controller.may_follow(info), token_failed)
         if decision.variant is Variant.FULL:
@@ -113,7 +124,7 @@ class Runner:
                                   f"which this runner does not apply; export with XSlimConfig(block_reuse=...) or a "
                                   f"plan whose block entries name the reused blocks")
             return VariantKey(Variant.BLOCK, reuse=tuple(reuse), probe=decision.probe is not None), decision.reason, None
-        order, weights, _ = forecast_plan(decision.estimator or self.settings["estimator"], info.step, self._history)
+        order, weights, _ = forecast_plan(decision.estimator or self.settings["estimator"], info.step, state.history)
         if decision.variant is Variant.SKIP:
             return VariantKey(Variant.SKIP, history=order), decision.reason, weights
         ratio = decision.token_ratio if decision.token_ratio is not None else self.settings["token_ratio"]
@@ -149,12 +160,12 @@ class Runner:
                 return signature
         raise BundleError(f"{self.path}: no exported signature takes these inputs: " + "; ".join(problems))
 
-    def _value(self, spec: dict, inputs: dict, weights) -> np.ndarray:
+    def _value(self, spec: dict, inputs: dict, weights, state: "_Branch") -> np.ndarray:
         name, caches = spec["name"], self.manifest["caches"]
         if name == caches["forecast_weights"]:
             return np.asarray(weights, dtype=np.float32)
         if name.startswith(caches["input_prefix"]):
-            return self._caches[name[len(caches["input_prefix"]):]]
+            return state.caches[name[len(caches["input_prefix"]):]]
         return np.asarray(inputs[name])
 
     def _session(self, file: str):
@@ -176,6 +187,13 @@ class Runner:
             array = np.frombuffer(view, dtype=init["dtype"]).reshape(init["shape"])
             value = self._shared[init["offset"]] = self._ort.OrtValue.ortvalue_from_numpy(array)
         return value
+
+
+class _Branch:
+    """One CFG branch's state in a generation."""
+
+    def __init__(self) -> None:
+        self.calls, self.caches, self.history = 0, {}, []
 
 
 def _numpy_dtype(torch_dtype: str) -> str:

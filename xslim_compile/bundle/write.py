@@ -22,6 +22,7 @@ import torch
 from .. import __version__
 from ..errors import BundleError, ConfigError
 from ..forecast import WEIGHTS
+from ..plan import Variant
 from .manifest import key_dict, write_manifest
 
 WEIGHTS_FILE = "weights.bin"
@@ -46,6 +47,13 @@ def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, veri
     if not sets:
         raise ConfigError(f"xs.export: {type(opt).__name__} has captured no input signature yet; call it (run a "
                           f"generation) first: the bundle holds the variants built for the captured signatures")
+    config = opt.xslim_config
+    fixed = config.block_reuse is not None or (config.plan is not None and config.plan.entries is not None and all(
+        e.reuse is not None for e in config.plan.entries if e.variant is Variant.BLOCK) and config.plan.controller is None)
+    if not fixed and any(k.variant is Variant.BLOCK for v in sets.values() for k in v.built()):
+        raise ConfigError("xs.export: block steps chose their reused blocks with the automatic rule (block_reuse=None), "
+                          "which a bundle cannot repeat; optimize with XSlimConfig(block_reuse=(...)) or a plan whose "
+                          "block entries name their blocks, run the generation again, then export")
     directory = Path(path)
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"xs.export: {directory} exists and is not empty; give a new or empty directory")
@@ -60,7 +68,7 @@ def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, veri
                 records.append(_export_variant(compiled, directory / name, weights, opset, verify))
             signatures.append({"id": f"s{index}", "image_tokens": variants.image_tokens, "variants": records})
     weights.close()
-    model, config = opt.model, opt.xslim_config
+    model = opt.model
     model_config = dict(getattr(model, "config", {}) or {})
     plan = config.plan
     write_manifest(directory, {
