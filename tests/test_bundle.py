@@ -320,3 +320,16 @@ def test_fifty_step_generation_through_the_runner(family, tmp_path):
     assert [key for _, key, _ in runner.trace] == ran
     assert {k.split("(")[0] for k in ran} >= {"full", "skip", "block", "token"}
     assert float(np.abs(got - expected).max()) / float(np.abs(expected).max()) < 1e-4
+
+
+def test_deploy_benchmark_tiny_run(tmp_path):
+    """Smoke test of benchmarks.deploy (no timing asserted): every exported variant timed both ways,
+    the bundle and runner sizes measured."""
+    from benchmarks import deploy
+
+    result = deploy.main(["--tiny", "--rounds", "1", "--out", str(tmp_path / "d.json")])
+    (entry,) = result["models"]
+    assert {key.split("(")[0].split("+")[0] for key in entry["variants"]} == {"full", "skip", "block", "token"}
+    assert all(row["torch_ms"] > 0 and row["onnxruntime_ms"] > 0 for row in entry["variants"].values())
+    assert entry["runner_error"] is None and entry["runner_rss_bytes"] > 0
+    assert entry["weights_bin_bytes"] <= entry["parameter_bytes"] < entry["bundle_bytes"]

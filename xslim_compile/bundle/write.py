@@ -150,6 +150,8 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
                           f"outputs, the variant {len(outputs)}")
     for value, name in zip(model.graph.outputs, outputs):
         value.name = name
+    for node in model.graph.all_nodes():  # the exporter's per-node stack traces and FX names: most of a file
+        node.metadata_props.clear()
     external = [entry for value in list(model.graph.initializers.values())
                 if (entry := weights.externalize(value, file.parent)) is not None]
     import onnx_ir

@@ -1,0 +1,143 @@
+"""The deployment bundle against the PyTorch runtime, in one process: per-variant latency of the
+onnxruntime graph as a ratio of the PyTorch eager variant (same inputs, interleaved rounds, median),
+the bundle's size against the weights, and the runner's memory (a child process without torch).
+
+    python -m benchmarks.deploy                 # reference model (CFG batch 40) and DiT-XL/2 width, 8 layers
+    python -m benchmarks.deploy --tiny          # a tiny DiT: the same code paths, seconds (make test)
+
+Each model runs one generation of a schedule that uses every variant kind (full, skip with taylor1,
+block with half the blocks reused, token at r = 0.5), is exported with xs.export, and each exported
+variant is then timed both ways on the inputs that generation gave it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import xslim_compile as xs
+from xslim_compile.bundle.manifest import key_dict
+from xslim_compile.runtime.variant_set import CompiledVariant
+
+from .common import display_path, machine_name, result_path, time_interleaved, write_json
+
+SCHEDULE = ["full", "full", "skip", "block", "token", "full", "skip"]
+
+MEMORY_PROBE = """
+import sys
+sys.modules["torch"] = None
+def rss():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) * 1024
+import numpy as np, onnxruntime  # noqa: E401
+from xslim_compile.deploy import Runner
+before = rss()
+runner = Runner(sys.argv[1])
+for signature in runner.manifest["signatures"]:
+    for entry in signature["variants"]:
+        runner._session(entry["file"])
+print(rss() - before)
+"""
+
+
+def models(tiny: bool):
+    if tiny:
+        from tests.zoo import dit_inputs, make_dit
+
+        yield "tiny DiT (4 blocks)", make_dit(), dit_inputs()
+        return
+    from .reference.model import load_dit
+    from .variant_latency import build_model
+
+    g = torch.Generator().manual_seed(0)
+    yield ("reference DiT (12 blocks, CFG batch 40)", load_dit(),
+           dict(hidden_states=torch.randn(40, 1, 32, 32, generator=g), timestep=torch.full((40,), 500.0),
+                class_labels=torch.arange(40) % 11))
+    yield ("DiT-XL/2 width, 8 layers, batch 2", build_model(8, torch.float32, "cpu"),
+           dict(hidden_states=torch.randn(2, 4, 32, 32, generator=g), timestep=torch.full((2,), 500.0),
+                class_labels=torch.arange(2)))
+
+
+def measure(name: str, model, inputs: dict, rounds: int, workdir: Path) -> dict:
+    import onnxruntime
+
+    blocks = len(model.transformer_blocks)
+    opt = xs.optimize(model, xs.XSlimConfig(schedule=SCHEDULE, estimator="taylor1",
+                                            block_reuse=tuple(range(blocks // 2, blocks))))
+    calls, original = {}, CompiledVariant.__call__
+
+    def record(self, tensors, caches):  # the inputs each variant got in the generation (last call wins)
+        calls[self.key] = ([t.clone() for t in tensors], {n: caches[n].clone() for n in self.cache_inputs})
+        return original(self, tensors, caches)
+
+    CompiledVariant.__call__ = record
+    try:
+        with torch.no_grad(), opt.generation(len(SCHEDULE)):
+            for t in range(len(SCHEDULE)):
+                opt(**{**inputs, "timestep": torch.full_like(inputs["timestep"], 900.0 - 100 * t)})
+    finally:
+        CompiledVariant.__call__ = original
+    path = xs.export(opt, workdir / name.split()[0].replace("/", "_"))
+    manifest = json.loads((path / "manifest.json").read_text())
+    entries = {json.dumps(v["key"], sort_keys=True): v for s in manifest["signatures"] for v in s["variants"]}
+    variants = next(iter(opt._variant_sets.values())).built()
+    fns, rows = {}, {}
+    for key, compiled in variants.items():
+        entry = entries[json.dumps(key_dict(key), sort_keys=True)]
+        tensors, caches = calls[key]
+        session = onnxruntime.InferenceSession(str(path / entry["file"]), providers=["CPUExecutionProvider"])
+        feed = dict(zip([s["name"] for s in entry["inputs"]], [t.numpy() for t in tensors + list(caches.values())]))
+        feed = {i.name: feed[i.name] for i in session.get_inputs()}
+        with torch.no_grad():
+            fns[f"{key}|torch"] = lambda c=compiled, t=tensors, k=caches: c(t, k)
+        fns[f"{key}|onnxruntime"] = lambda s=session, f=feed: s.run(None, f)
+        rows[str(key)] = {"file": entry["file"]}
+    with torch.no_grad():
+        seconds = time_interleaved(fns, rounds, torch.device("cpu"))
+    for key, row in rows.items():
+        row["torch_ms"] = round(seconds[f"{key}|torch"] * 1e3, 3)
+        row["onnxruntime_ms"] = round(seconds[f"{key}|onnxruntime"] * 1e3, 3)
+        row["ratio"] = round(seconds[f"{key}|onnxruntime"] / seconds[f"{key}|torch"], 4)
+    weights = manifest["weights"]
+    bundle_bytes = sum(p.stat().st_size for p in path.iterdir())
+    memory = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    runner_bytes = int(memory.stdout.strip()) if memory.returncode == 0 else None
+    return {"model": name, "parameter_bytes": weights["parameter_bytes"], "weights_bin_bytes": weights["bytes"],
+            "bundle_bytes": bundle_bytes, "bundle_over_weights": round(bundle_bytes / weights["parameter_bytes"], 4),
+            "graphs": len(rows), "runner_rss_bytes": runner_bytes,
+            "runner_over_weights": round(runner_bytes / weights["parameter_bytes"], 4) if runner_bytes else None,
+            "runner_error": memory.stderr[-2000:] if memory.returncode else None,
+            "variants": rows}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--out", default=None, help="a name (written to benchmarks/results/) or a path")
+    args = parser.parse_args(argv)
+    result = {"benchmark": "deploy", "machine": machine_name(), "torch": torch.__version__,
+              "onnxruntime": __import__("onnxruntime").__version__, "schedule": SCHEDULE,
+              "statistic": f"median of {args.rounds} interleaved rounds", "models": []}
+    with tempfile.TemporaryDirectory() as workdir:
+        for name, model, inputs in models(args.tiny):
+            result["models"].append(measure(name, model, inputs, args.rounds, Path(workdir)))
+    path = result_path(args.out, "deploy_cpu_tiny" if args.tiny else "deploy_cpu")
+    result["file"] = display_path(write_json(path, result))
+    for entry in result["models"]:
+        print(f"{entry['model']}: bundle {entry['bundle_over_weights']:.3f}x the weights, runner memory "
+              f"{entry['runner_over_weights']}x")
+        for key, row in entry["variants"].items():
+            print(f"  {key:28s} torch {row['torch_ms']:9.2f} ms  onnxruntime {row['onnxruntime_ms']:9.2f} ms  "
+                  f"ratio {row['ratio']:.3f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
