@@ -1,6 +1,8 @@
 """The deployment bundle against the PyTorch runtime, in one process: per-variant latency of the
 onnxruntime graph as a ratio of the PyTorch eager variant (same inputs, interleaved rounds, median),
-the bundle's size against the weights, and the runner's memory (a child process without torch).
+the bundle's size against the weights, and the runner's resident memory after one generation (a
+child process without torch). The onnxruntime sessions are the runner's own (shared weights, no
+prepacking, no per-session arena).
 
     python -m benchmarks.deploy                 # reference model (CFG batch 40) and DiT-XL/2 width, 8 layers
     python -m benchmarks.deploy --tiny          # a tiny DiT: the same code paths, seconds (make test)
@@ -28,6 +30,7 @@ from xslim_compile.runtime.variant_set import CompiledVariant
 from .common import display_path, machine_name, result_path, time_interleaved, write_json
 
 SCHEDULE = ["full", "full", "skip", "block", "token", "full", "skip"]
+STEP_TIMES = [900.0 - 100 * t for t in range(len(SCHEDULE))]
 
 MEMORY_PROBE = """
 import sys
@@ -38,9 +41,11 @@ import numpy as np, onnxruntime  # noqa: E401
 from xslim_compile.deploy import Runner
 before = rss()
 runner = Runner(sys.argv[1])
-for signature in runner.manifest["signatures"]:
-    for entry in signature["variants"]:
-        runner._session(entry["file"])
+data = np.load(sys.argv[2])
+with runner.generation(int(data["steps"])):  # one generation: every session opened, every weight touched
+    for t in data["timesteps"]:
+        runner(hidden_states=data["hidden_states"], class_labels=data["class_labels"],
+               timestep=np.full(data["class_labels"].shape, t, dtype=np.float32))
 print(rss() - before)
 """
 
@@ -64,7 +69,7 @@ def models(tiny: bool):
 
 
 def measure(name: str, model, inputs: dict, rounds: int, workdir: Path) -> dict:
-    import onnxruntime
+    from xslim_compile.deploy import Runner
 
     blocks = len(model.transformer_blocks)
     opt = xs.optimize(model, xs.XSlimConfig(schedule=SCHEDULE, estimator="taylor1",
@@ -78,19 +83,20 @@ def measure(name: str, model, inputs: dict, rounds: int, workdir: Path) -> dict:
     CompiledVariant.__call__ = record
     try:
         with torch.no_grad(), opt.generation(len(SCHEDULE)):
-            for t in range(len(SCHEDULE)):
-                opt(**{**inputs, "timestep": torch.full_like(inputs["timestep"], 900.0 - 100 * t)})
+            for t in STEP_TIMES:
+                opt(**{**inputs, "timestep": torch.full_like(inputs["timestep"], t)})
     finally:
         CompiledVariant.__call__ = original
     path = xs.export(opt, workdir / name.split()[0].replace("/", "_"))
     manifest = json.loads((path / "manifest.json").read_text())
     entries = {json.dumps(v["key"], sort_keys=True): v for s in manifest["signatures"] for v in s["variants"]}
     variants = next(iter(opt._variant_sets.values())).built()
+    runner = Runner(path)  # its sessions, as deployed: shared weights, no prepacking, no arena
     fns, rows = {}, {}
     for key, compiled in variants.items():
         entry = entries[json.dumps(key_dict(key), sort_keys=True)]
         tensors, caches = calls[key]
-        session = onnxruntime.InferenceSession(str(path / entry["file"]), providers=["CPUExecutionProvider"])
+        session = runner._session(entry["file"])
         feed = dict(zip([s["name"] for s in entry["inputs"]], [t.numpy() for t in tensors + list(caches.values())]))
         feed = {i.name: feed[i.name] for i in session.get_inputs()}
         with torch.no_grad():
@@ -105,8 +111,10 @@ def measure(name: str, model, inputs: dict, rounds: int, workdir: Path) -> dict:
         row["ratio"] = round(seconds[f"{key}|onnxruntime"] / seconds[f"{key}|torch"], 4)
     weights = manifest["weights"]
     bundle_bytes = sum(p.stat().st_size for p in path.iterdir())
-    memory = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+    np.savez(workdir / "steps.npz", steps=len(SCHEDULE), timesteps=np.array(STEP_TIMES, dtype=np.float32),
+             hidden_states=inputs["hidden_states"].numpy(), class_labels=inputs["class_labels"].numpy())
+    memory = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path), str(workdir / "steps.npz")],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     runner_bytes = int(memory.stdout.strip()) if memory.returncode == 0 else None
     return {"model": name, "parameter_bytes": weights["parameter_bytes"], "weights_bin_bytes": weights["bytes"],
             "bundle_bytes": bundle_bytes, "bundle_over_weights": round(bundle_bytes / weights["parameter_bytes"], 4),
