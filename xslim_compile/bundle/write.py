@@ -73,7 +73,8 @@ def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, veri
     plan = config.plan
     write_manifest(directory, {
         "caches": {"input_prefix": PAST, "output_prefix": PRESENT, "forecast_weights": WEIGHTS},
-        "library": {"xslim_compile": __version__, "torch": torch.__version__, "onnx_opset": opset},
+        "library": {"xslim_compile": __version__, "torch": torch.__version__, "onnx": _version("onnx"),
+                    "onnxscript": _version("onnxscript"), "onnx_opset": opset},
         "model": {"class": type(model).__name__,
                   "config_sha256": hashlib.sha256(json.dumps(model_config, sort_keys=True, default=str).encode()).hexdigest()},
         "signatures": signatures,
@@ -88,6 +89,15 @@ def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, veri
                                            for t in [*model.parameters(), *model.buffers()])},
     })
     return directory
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def _slug(text: str) -> str:
