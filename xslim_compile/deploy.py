@@ -9,8 +9,8 @@ Each call is one denoising step of one branch; the step index counts the calls i
 `generation()` (as OptimizedDenoiser.generation does; there is no scheduler clock here). The choice of
 variant is made by the same pure-Python code as the PyTorch runtime (runtime/controller.py for the
 plan or schedule, runtime/rules.py for fallbacks, forecast order and the cache roll), so a fixed plan
-gives the same trace. Not yet: the online controller (it needs the indicator), the automatic block
-rule (export a plan or `block_reuse` that fixes the reused blocks), non-finite checks. CFG branches:
+gives the same trace; the online controller computes its indicator here in numpy (or takes it per
+call, to replay a PyTorch run). Not yet: the automatic block rule (export a plan or `block_reuse` that fixes the reused blocks), non-finite checks. CFG branches:
 wrap each branch's call in `runner.cache_context(name)`, as diffusers pipelines do.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from .bundle.manifest import key_dict, read_manifest
 from .errors import BundleError
 from .plan import Plan, Variant, parse_variant
-from .runtime.controller import PlanController, ScheduleController, StepInfo
+from .runtime.controller import DualThresholdController, PlanController, ScheduleController, StepInfo
 from .runtime.rules import CacheFacts, VariantKey, fallback, forecast_plan, full_key, roll_caches, token_bucket
 
 BRANCH = "default"
@@ -36,13 +36,14 @@ class Runner:
         self.path = Path(path)
         self.manifest = read_manifest(path)
         self._ort, self._providers = onnxruntime, list(providers)
-        plan = self.manifest.get("plan")
-        if plan is not None and plan.get("controller") is not None:
-            raise BundleError(f"{path}: the bundle's plan uses the online controller, which this runner does not "
-                              f"run yet; export a fixed plan")
+        plan = Plan.from_dict(self.manifest["plan"]) if self.manifest.get("plan") is not None else None
         schedule = self.manifest.get("schedule")
-        self.controller = (PlanController(Plan.from_dict(plan)) if plan is not None
-                           else ScheduleController(None if schedule is None else [parse_variant(v) for v in schedule]))
+        if plan is not None and plan.controller is not None:  # as runtime/module.make_controller
+            self.controller = DualThresholdController(plan.controller, plan.source.get("num_steps"))
+        elif plan is not None:
+            self.controller = PlanController(plan)
+        else:
+            self.controller = ScheduleController(None if schedule is None else [parse_variant(v) for v in schedule])
         self.settings = self.manifest["runtime"]
         self._sessions: dict[str, object] = {}
         # one read-only map of weights.bin; each initializer becomes one OrtValue that every session
@@ -80,13 +81,23 @@ class Runner:
             self._num_steps = None
             self._reset()
 
-    def __call__(self, **inputs) -> list[np.ndarray]:
+    def __call__(self, *, indicator: float | None = None, **inputs) -> list[np.ndarray]:
+        """One denoising step. `indicator` overrides the online controller's indicator (e.g. the
+        PyTorch module's, from its trace, to replay its decisions); by default it is computed here."""
         if self._num_steps is None:
             raise BundleError("call the runner inside `with runner.generation(num_steps):` (the step index counts "
                               "the calls of a generation)")
         signature = self._signature(inputs)
         state = self._branches.setdefault(self._branch, _Branch())
         info = StepInfo(state.calls, self._num_steps, self._branch)
+        latent = _latent(inputs)
+        online = self.controller.wants_indicator and latent is not None
+        if online and state.last_input is not None:
+            if indicator is None:
+                indicator = _relative_change(latent, state.last_input)
+                if self.controller.indicator_kind == "easycache" and state.rate is not None:
+                    indicator *= state.rate
+            self.controller.observe(info, {"indicator": float(indicator)})
         decision = self.controller.decide(info)
         key, reason, weights = self._choose(decision, info, signature, state)
         entry = self._entry(signature, key)
@@ -101,10 +112,15 @@ class Runner:
         state.caches, state.history, _ = roll_caches(state.caches, produced, key.variant is Variant.FULL,
                                                      self.settings["cache_depth"], state.history, info.step)
         self.trace.append((info.step, str(key), reason))
+        user = [v for name, v in outputs.items() if not name.startswith(prefix)]
+        if online:
+            state.last_input = np.array(latent, dtype=np.float32)
+            if key.variant is not Variant.SKIP and self.controller.indicator_kind == "easycache" and user:
+                state.update_rate(state.last_input, np.asarray(user[0], dtype=np.float32))
         state.calls += 1
         if info.step >= self._num_steps - 1:
             state.caches, state.history = {}, []
-        return [v for name, v in outputs.items() if not name.startswith(prefix)]
+        return user
 
     # --- what runs --------------------------------------------------------------------------------
     def _choose(self, decision, info: StepInfo, signature: dict, state: "_Branch") -> tuple[VariantKey, str, tuple | None]:
@@ -196,10 +212,32 @@ class Runner:
 
 
 class _Branch:
-    """One CFG branch's state in a generation."""
+    """One CFG branch's state in a generation (as runtime/state.BranchState, in numpy)."""
 
     def __init__(self) -> None:
         self.calls, self.caches, self.history = 0, {}, []
+        self.last_input = self.rate = self.computed = None
+
+    def update_rate(self, latent: np.ndarray, output: np.ndarray) -> None:
+        """EasyCache's k: relative output change / relative latent change between computed steps."""
+        if self.computed is not None:
+            x, o = self.computed
+            self.rate = _relative_change(output, o) / max(_relative_change(latent, x), 1e-12)
+        self.computed = (latent, output)
+
+
+def _latent(inputs: dict):
+    """The latent a call denoises: `hidden_states`, else the first float input (runtime/policies)."""
+    value = inputs.get("hidden_states")
+    if value is not None and np.asarray(value).dtype.kind == "f":
+        return np.asarray(value)
+    return next((np.asarray(v) for v in inputs.values() if np.asarray(v).dtype.kind == "f"), None)
+
+
+def _relative_change(current: np.ndarray, previous: np.ndarray) -> float:
+    """‖a − b‖₁ / ‖b‖₁, as runtime/policies.relative_change."""
+    current, previous = current.astype(np.float32), previous.astype(np.float32)
+    return float(np.abs(current - previous).sum() / max(float(np.abs(previous).sum()), 1e-12))
 
 
 def _numpy_dtype(torch_dtype: str) -> str:
