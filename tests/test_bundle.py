@@ -231,8 +231,8 @@ def test_export_refuses_what_it_cannot_write(tmp_path):
         xs.export(opt, tmp_path / "a")
     with torch.no_grad():
         opt(**dit_inputs())
-    with pytest.raises(xs.ConfigError, match="format 'pt2' is not supported"):
-        xs.export(opt, tmp_path / "b", format="pt2")
+    with pytest.raises(xs.ConfigError, match="format 'trt' is not supported; supported: 'onnx', 'pt2'"):
+        xs.export(opt, tmp_path / "b", format="trt")
     auto = xs.optimize(make_dit(num_layers=2), xs.XSlimConfig(schedule=["full", "block"]))
     _generation(auto, dit_inputs(), steps=2)
     with pytest.raises(xs.ConfigError, match=r"automatic rule .* XSlimConfig\(block_reuse="):
@@ -369,3 +369,36 @@ def test_online_controller_replayed_by_the_runner(tmp_path):
         got = generate(lambda i, kw: runner(**kw, indicator=indicators[i])[0], lambda a: a)
     assert [key for _, key, _ in runner.trace] == ran
     assert float(np.abs(got - expected).max()) / float(np.abs(expected).max()) < 1e-3
+
+
+def test_pt2_bundle_loads_without_capturing_again(tmp_path, monkeypatch):
+    import xslim_compile.build
+
+    schedule = ["full", "full", "skip", "token", "full", "skip"]
+    opt = xs.optimize(make_dit(), xs.XSlimConfig(schedule=schedule))
+    inputs = dit_inputs()
+
+    def generate(module):
+        with torch.no_grad(), module.generation(len(schedule)):
+            return [module(**{**inputs, "timestep": torch.full((2,), 900.0 - 100 * t)}).sample
+                    for t in range(len(schedule))]
+
+    expected = generate(opt)
+    path = xs.export(opt, tmp_path / "pt2", format="pt2")
+    assert not (path / WEIGHTS_FILE).exists() and read_manifest(path)["format"] == "pt2"
+
+    def no_capture(*args, **kwargs):
+        raise AssertionError("xs.load captured the model again")
+
+    monkeypatch.setattr(xslim_compile.build, "build_variant_set", no_capture)
+    loaded = xs.load(path, make_dit(seed=5))  # other weight values: the packages hold their own
+    got = generate(loaded)
+    assert [r.variant for r in list(loaded.trace)] == [r.variant for r in list(opt.trace)[-len(schedule):]]
+    for a, b in zip(got, expected):
+        assert float((a - b).abs().max()) / float(b.abs().max()) < 1e-5
+    with pytest.raises(xs.BundleError, match="no exported signature takes this call"):
+        loaded(**dit_inputs(batch=3))
+    from xslim_compile.deploy import Runner
+
+    with pytest.raises(xs.BundleError, match="'pt2' bundle"):
+        Runner(path)

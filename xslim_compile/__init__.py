@@ -10,6 +10,7 @@ import importlib
 _EXPORTS = {
     "optimize": "api",
     "export": "bundle.write",
+    "load": "bundle.load",
     "XSlimConfig": "config",
     "Variant": "plan",
     "Plan": "plan",

@@ -35,6 +35,9 @@ class Runner:
 
         self.path = Path(path)
         self.manifest = read_manifest(path)
+        if self.manifest.get("format", "onnx") != "onnx":
+            raise BundleError(f"{path}: a {self.manifest['format']!r} bundle; the runner runs ONNX bundles "
+                              f"(xs.load reads pt2 ones)")
         self._ort, self._providers = onnxruntime, list(providers)
         plan = Plan.from_dict(self.manifest["plan"]) if self.manifest.get("plan") is not None else None
         schedule = self.manifest.get("schedule")

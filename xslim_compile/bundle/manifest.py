@@ -73,3 +73,12 @@ def key_dict(key) -> dict:
     if key.variant in (Variant.SKIP, Variant.TOKEN):
         out["history"] = key.history
     return out
+
+
+def key_from_dict(data: dict):
+    """The VariantKey a manifest entry names (key_dict's inverse)."""
+    from ..runtime.rules import VariantKey
+
+    return VariantKey(Variant(data["variant"]), reuse=tuple(data.get("reuse", ())), tokens=data.get("tokens", 0),
+                      residuals=data.get("residuals", False), kv=data.get("kv", False),
+                      probe=data.get("probe", False), history=data.get("history", 1))

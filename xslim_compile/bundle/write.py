@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.utils import _pytree as pytree
 
 from .. import __version__
 from ..errors import BundleError, ConfigError
@@ -35,14 +36,17 @@ VERIFY_TOLERANCE = 1e-4  # relative, fp32: onnxruntime against the PyTorch varia
 def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, verify: bool = True) -> Path:
     """Write a bundle directory for every input signature `opt` has captured and every variant it
     has built for it (run the generations you will deploy first: their variants are the ones built).
-    verify: run each graph once with onnxruntime on the export inputs and compare (1e-4)."""
-    if format != "onnx":
-        raise ConfigError(f"xs.export: format {format!r} is not supported; supported: 'onnx'")
-    try:
-        import onnx_ir  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError as error:
-        raise ConfigError(f"xs.export needs onnx and onnxscript ({error}); pip install 'xslim-compile[onnx]'") from None
+    format "onnx": ONNX graphs sharing weights.bin, for deploy.Runner (onnxruntime); "pt2": one
+    AOTInductor package per variant, for xs.load (the PyTorch runtime without capturing again).
+    verify: run each graph once on the export inputs and compare (onnx 1e-4, pt2 1e-5)."""
+    if format not in ("onnx", "pt2"):
+        raise ConfigError(f"xs.export: format {format!r} is not supported; supported: 'onnx', 'pt2'")
+    if format == "onnx":
+        try:
+            import onnx_ir  # noqa: F401
+            import onnxscript  # noqa: F401
+        except ImportError as error:
+            raise ConfigError(f"xs.export needs onnx and onnxscript ({error}); pip install 'xslim-compile[onnx]'") from None
     sets = getattr(opt, "_variant_sets", None)
     if not sets:
         raise ConfigError(f"xs.export: {type(opt).__name__} has captured no input signature yet; call it (run a "
@@ -64,14 +68,22 @@ def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, veri
         for index, variants in enumerate(sets.values()):
             records = []
             for key, compiled in variants.built().items():
-                name = f"s{index}.{_slug(str(key))}.onnx"
-                records.append(_export_variant(compiled, directory / name, weights, opset, verify))
-            signatures.append({"id": f"s{index}", "image_tokens": variants.image_tokens, "variants": records})
+                name = f"s{index}.{_slug(str(key))}.{format}"
+                records.append(_export_variant(compiled, directory / name, weights, opset, verify) if format == "onnx"
+                               else _export_pt2(compiled, directory / name, verify))
+            signatures.append({"id": f"s{index}", "image_tokens": variants.image_tokens,
+                               # what xs.load needs to rebuild the runtime's VariantSet for this signature
+                               "call": variants.signature.describe(),
+                               "out_spec": pytree.treespec_dumps(variants.out_spec),
+                               "tensor_positions": list(variants.tensor_positions), "variants": records})
     weights.close()
     model = opt.model
     model_config = dict(getattr(model, "config", {}) or {})
     plan = config.plan
+    if not weights.size:
+        (directory / WEIGHTS_FILE).unlink()  # pt2 packages hold their own weights
     write_manifest(directory, {
+        "format": format,
         "caches": {"input_prefix": PAST, "output_prefix": PRESENT, "forecast_weights": WEIGHTS},
         "library": {"xslim_compile": __version__, "torch": torch.__version__, "onnx": _version("onnx"),
                     "onnxscript": _version("onnxscript"), "onnx_opset": opset},
@@ -84,7 +96,7 @@ def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, veri
         "runtime": {"estimator": config.estimator, "token_ratio": config.token_ratio,
                     "block_reuse": list(config.block_reuse) if config.block_reuse is not None else None,
                     "cache_depth": opt._depth},
-        "weights": {"file": WEIGHTS_FILE, "bytes": weights.size,
+        "weights": {"file": WEIGHTS_FILE if weights.size else None, "bytes": weights.size,
                     "parameter_bytes": sum(t.numel() * t.element_size()
                                            for t in [*model.parameters(), *model.buffers()])},
     })
@@ -172,8 +184,32 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
     return {"key": key_dict(compiled.key), "file": file.name,
             "inputs": [_spec(name, t) for name, t in zip(graph_inputs, args)],
             "outputs": outputs, "cache_inputs": [n for n in compiled.cache_inputs if n != WEIGHTS],
-            "cache_outputs": list(compiled.cache_outputs),
+            "cache_outputs": list(compiled.cache_outputs), "call_cache_inputs": list(compiled.cache_inputs),
             "external": external}  # initializers in weights.bin: a runner can map them once for all graphs
+
+
+def _export_pt2(compiled, file: Path, verify: bool) -> dict:
+    args = _example_inputs(compiled)
+    try:
+        program = torch.export.export(compiled.run, tuple(args), strict=False)
+        torch._inductor.aoti_compile_and_package(program, package_path=str(file))
+    except Exception as error:  # noqa: BLE001 - name the variant
+        raise BundleError(f"xs.export: variant {compiled.key} could not be compiled with AOTInductor: "
+                          f"{type(error).__name__}: {error}") from error
+    if verify:
+        got, expected = torch._inductor.aoti_load_package(str(file))(*args), compiled.run(*args)
+        for i, (a, b) in enumerate(zip(got, expected)):
+            error = float((a.float() - b.float()).abs().max()) / max(float(b.float().abs().max()), 1e-12)
+            if error > 1e-5:
+                raise BundleError(f"xs.export: {file.name} output {i} differs from the PyTorch variant "
+                                  f"{compiled.key} by {error:.2e} (relative; budget 1e-05)")
+    names = [n.name for n in compiled.run.graph.nodes if n.op == "placeholder"]
+    n_user = len(args) - len(compiled.cache_inputs)
+    return {"key": key_dict(compiled.key), "file": file.name,
+            "inputs": [_spec(name, t) for name, t in zip(names[:n_user], args)],
+            "cache_inputs": [n for n in compiled.cache_inputs if n != WEIGHTS],
+            "cache_outputs": list(compiled.cache_outputs), "call_cache_inputs": list(compiled.cache_inputs),
+            "num_user_outputs": compiled.num_user_outputs}
 
 
 def _verify(compiled, file: Path, args: list, names: list[str]) -> None:
