@@ -285,7 +285,15 @@ def test_command_line_export_and_run(tmp_path):
 PATTERN = ["skip", "block", "skip", "token", "skip", "full"]
 
 
-@pytest.mark.parametrize("family", ["dit", "sd3", "flux"])
+def _reference():
+    from benchmarks.reference.model import load_dit
+
+    g = torch.Generator().manual_seed(3)
+    return load_dit(), lambda: dict(hidden_states=torch.randn(2, 1, 32, 32, generator=g), timestep=torch.full((2,), 500.0),
+                                    class_labels=torch.tensor([3, 10]))
+
+
+@pytest.mark.parametrize("family", ["reference", "dit", "sd3", "flux"])
 def test_fifty_step_generation_through_the_runner(family, tmp_path):
     """A whole 50-step generation (Euler-like updates, so errors propagate): the runner makes the
     PyTorch module's decision at every step and ends within 1e-4 of its sample."""
@@ -293,10 +301,14 @@ def test_fifty_step_generation_through_the_runner(family, tmp_path):
 
     from .zoo import FAMILIES
 
-    make, make_inputs = FAMILIES[family]
+    if family == "reference":  # the trained reference DiT (12 blocks, 256 tokens)
+        model, make_inputs = _reference()
+    else:
+        make, make_inputs = FAMILIES[family]
+        model = make()
     steps = 50
     schedule = ["full", "full"] + [PATTERN[i % len(PATTERN)] for i in range(steps - 2)]
-    opt = xs.optimize(make(), xs.XSlimConfig(schedule=schedule, estimator="taylor1", block_reuse=(1,)))
+    opt = xs.optimize(model, xs.XSlimConfig(schedule=schedule, estimator="taylor1", block_reuse=(1,)))
     inputs = make_inputs()
     scale = 1000.0 if family != "flux" else 1.0
     times = np.linspace(0.999, 0.0, steps, dtype=np.float32) * scale
