@@ -6,15 +6,18 @@ prepacking, no per-session arena).
 
     python -m benchmarks.deploy                 # reference model (CFG batch 40) and DiT-XL/2 width, 8 layers
     python -m benchmarks.deploy --tiny          # a tiny DiT: the same code paths, seconds (make test)
+    python -m benchmarks.deploy --pt2-only      # pt2 parity alone: reference model, tiny SD3 and FLUX
 
 Each model runs one generation of a schedule that uses every variant kind (full, skip with taylor1,
 block with half the blocks reused, token at r = 0.5), is exported with xs.export, and each exported
-variant is then timed both ways on the inputs that generation gave it.
+variant is then timed both ways on the inputs that generation gave it. The pt2 section exports the
+same generation as AOTInductor packages, loads them with xs.load and repeats it (trace, max error).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -124,19 +127,53 @@ def measure(name: str, model, inputs: dict, rounds: int, workdir: Path) -> dict:
             "variants": rows}
 
 
+def pt2_parity(name: str, model, inputs: dict, workdir: Path) -> dict:
+    """A generation through xs.load(format="pt2") against the module it was exported from."""
+    blocks = len(getattr(model, "transformer_blocks", [])) + len(getattr(model, "single_transformer_blocks", []))
+    opt = xs.optimize(model, xs.XSlimConfig(schedule=SCHEDULE, estimator="taylor1", block_reuse=(blocks - 1,)))
+
+    def generate(module):
+        with torch.no_grad(), module.generation(len(SCHEDULE)):
+            return [module(**{**inputs, "timestep": torch.full_like(inputs["timestep"], t)}).sample
+                    for t in STEP_TIMES]
+
+    expected = generate(opt)
+    path = xs.export(opt, workdir / ("pt2_" + re.sub(r"[^A-Za-z0-9]+", "_", name)), format="pt2")
+    loaded = xs.load(path, model)
+    got = generate(loaded)
+    trace = [r.variant for r in list(opt.trace)[-len(SCHEDULE):]]
+    return {"model": name, "same_trace": [r.variant for r in list(loaded.trace)] == trace, "variants": trace,
+            "max_rel_err": max(float((a - b).abs().max()) / float(b.abs().max()) for a, b in zip(got, expected))}
+
+
+def pt2_models(tiny: bool):
+    from tests.zoo import flux_inputs, make_flux, make_sd3, sd3_inputs
+
+    if not tiny:
+        name, model, inputs = next(models(False))
+        yield name, model, inputs
+    yield "tiny SD3", make_sd3(), sd3_inputs()
+    yield "tiny FLUX", make_flux(), {**flux_inputs(), "timestep": torch.full((2,), 0.5)}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--out", default=None, help="a name (written to benchmarks/results/) or a path")
+    parser.add_argument("--pt2-only", action="store_true", help="only the pt2 parity section (AOTInductor, slow)")
+    parser.add_argument("--no-pt2", action="store_true", help="skip the pt2 parity section")
     args = parser.parse_args(argv)
     result = {"benchmark": "deploy", "machine": machine_name(), "torch": torch.__version__,
               "onnxruntime": __import__("onnxruntime").__version__, "schedule": SCHEDULE,
               "statistic": f"median of {args.rounds} interleaved rounds", "models": []}
     with tempfile.TemporaryDirectory() as workdir:
-        for name, model, inputs in models(args.tiny):
+        for name, model, inputs in ([] if args.pt2_only else models(args.tiny)):
             result["models"].append(measure(name, model, inputs, args.rounds, Path(workdir)))
-    path = result_path(args.out, "deploy_cpu_tiny" if args.tiny else "deploy_cpu")
+        if not args.no_pt2:
+            result["pt2"] = [pt2_parity(name, model, inputs, Path(workdir))
+                             for name, model, inputs in pt2_models(args.tiny)]
+    path = result_path(args.out, "deploy_cpu_tiny" if args.tiny else "deploy_cpu_pt2" if args.pt2_only else "deploy_cpu")
     result["file"] = display_path(write_json(path, result))
     for entry in result["models"]:
         print(f"{entry['model']}: bundle {entry['bundle_over_weights']:.3f}x the weights, runner memory "
@@ -144,6 +181,8 @@ def main(argv=None) -> dict:
         for key, row in entry["variants"].items():
             print(f"  {key:28s} torch {row['torch_ms']:9.2f} ms  onnxruntime {row['onnxruntime_ms']:9.2f} ms  "
                   f"ratio {row['ratio']:.3f}")
+    for entry in result.get("pt2", []):
+        print(f"pt2 {entry['model']}: same trace {entry['same_trace']}, max rel. err {entry['max_rel_err']:.1e}")
     return result
 
 

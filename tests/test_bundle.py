@@ -339,7 +339,7 @@ def test_deploy_benchmark_tiny_run(tmp_path):
     the bundle and runner sizes measured."""
     from benchmarks import deploy
 
-    result = deploy.main(["--tiny", "--rounds", "1", "--out", str(tmp_path / "d.json")])
+    result = deploy.main(["--tiny", "--rounds", "1", "--no-pt2", "--out", str(tmp_path / "d.json")])
     (entry,) = result["models"]
     assert {key.split("(")[0].split("+")[0] for key in entry["variants"]} == {"full", "skip", "block", "token"}
     assert all(row["torch_ms"] > 0 and row["onnxruntime_ms"] > 0 for row in entry["variants"].values())
