@@ -229,6 +229,9 @@ def test_export_refuses_what_it_cannot_write(tmp_path):
     opt = xs.optimize(make_dit(num_layers=2), xs.XSlimConfig())
     with pytest.raises(xs.ConfigError, match="captured no input signature yet"):
         xs.export(opt, tmp_path / "a")
+    prebuilt = xs.optimize(make_dit(num_layers=2), xs.XSlimConfig(schedule=["full", "skip"], estimator="taylor1"))
+    manifest = read_manifest(xs.export(prebuilt, tmp_path / "e", example_inputs=dit_inputs()))
+    assert {v["file"] for v in manifest["signatures"][0]["variants"]} >= {"s0.full.onnx", "s0.skip_history=2.onnx"}
     with torch.no_grad():
         opt(**dit_inputs())
     with pytest.raises(xs.ConfigError, match="format 'trt' is not supported; supported: 'onnx', 'pt2'"):

@@ -33,11 +33,15 @@ ALIGN = 64               # offsets in WEIGHTS_FILE (lets a runner map them witho
 VERIFY_TOLERANCE = 1e-4  # relative, fp32: onnxruntime against the PyTorch variant
 
 
-def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, verify: bool = True) -> Path:
+def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, opset: int = 18,
+           verify: bool = True) -> Path:
     """Write a bundle directory for every input signature `opt` has captured and every variant it
     has built for it (run the generations you will deploy first: their variants are the ones built).
     format "onnx": ONNX graphs sharing weights.bin, for deploy.Runner (onnxruntime); "pt2": one
     AOTInductor package per variant, for xs.load (the PyTorch runtime without capturing again).
+    example_inputs: a call's keyword arguments (or a list of them) to capture first, one full step
+    each, which also builds the variants the configuration names up front (skip per forecast order,
+    the configured block set and token bucket); a generation builds exactly the ones it uses.
     verify: run each graph once on the export inputs and compare (onnx 1e-4, pt2 1e-5)."""
     if format not in ("onnx", "pt2"):
         raise ConfigError(f"xs.export: format {format!r} is not supported; supported: 'onnx', 'pt2'")
@@ -47,10 +51,15 @@ def export(opt, path: str | Path, format: str = "onnx", *, opset: int = 18, veri
             import onnxscript  # noqa: F401
         except ImportError as error:
             raise ConfigError(f"xs.export needs onnx and onnxscript ({error}); pip install 'xslim-compile[onnx]'") from None
+    if example_inputs is not None:
+        for kwargs in [example_inputs] if isinstance(example_inputs, dict) else example_inputs:
+            with torch.no_grad(), opt.generation(1):
+                opt(**kwargs)
     sets = getattr(opt, "_variant_sets", None)
     if not sets:
         raise ConfigError(f"xs.export: {type(opt).__name__} has captured no input signature yet; call it (run a "
-                          f"generation) first: the bundle holds the variants built for the captured signatures")
+                          f"generation) first, or give example_inputs=: the bundle holds the variants built for the "
+                          f"captured signatures")
     config = opt.xslim_config
     fixed = config.block_reuse is not None or (config.plan is not None and config.plan.entries is not None and all(
         e.reuse is not None for e in config.plan.entries if e.variant is Variant.BLOCK) and config.plan.controller is None)
