@@ -28,6 +28,7 @@ _EXPORTS = {
     "ArgumentError": "errors",
     "ConcurrentCallError": "errors",
     "BundleError": "errors",
+    "LoweringError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

@@ -36,3 +36,7 @@ class ConcurrentCallError(XSlimError, RuntimeError):
 
 class BundleError(XSlimError):
     """A deployment bundle is missing a file, altered, of a newer schema, or fed the wrong inputs."""
+
+
+class LoweringError(ConfigError):
+    """A backend cannot lower the variants here (e.g. TensorRT without torch_tensorrt or CUDA)."""

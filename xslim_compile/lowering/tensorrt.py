@@ -7,14 +7,16 @@ from typing import Callable
 import torch
 from torch import fx
 
-from ..errors import ConfigError
+from ..errors import LoweringError
 
 
 def lower_tensorrt(gm: fx.GraphModule) -> Callable:
     try:
         import torch_tensorrt  # noqa: F401  (registers the "tensorrt" torch.compile backend)
     except ImportError as e:
-        raise ConfigError("backend='tensorrt' needs the torch_tensorrt package (and TensorRT libraries), "
-                          "which is not installed; use backend='inductor' or install "
-                          "`xslim-compile[tensorrt]` on a machine with TensorRT") from e
+        raise LoweringError("backend='tensorrt' needs the torch_tensorrt package (and TensorRT libraries), "
+                            "which is not installed; use backend='inductor', or install "
+                            "`xslim-compile[tensorrt]` on a machine with TensorRT and CUDA") from e
+    if not torch.cuda.is_available():
+        raise LoweringError("backend='tensorrt' needs a CUDA device, and none is available; use backend='inductor'")
     return torch.compile(gm, backend="tensorrt", fullgraph=True, dynamic=False)
