@@ -171,7 +171,7 @@ class Runner:
                 continue
             for spec in specs:
                 value = np.asarray(inputs[spec["name"]])
-                if list(value.shape) != spec["shape"] or str(value.dtype) != _numpy_dtype(spec["dtype"]):
+                if list(value.shape) != spec["shape"] or str(value.dtype) != spec["dtype"]:
                     problems.append(f"{signature['id']}: input {spec['name']!r} expected shape {spec['shape']} "
                                     f"dtype {spec['dtype']}, got shape {list(value.shape)} dtype {value.dtype}")
                     break
@@ -241,7 +241,3 @@ def _relative_change(current: np.ndarray, previous: np.ndarray) -> float:
     """‖a − b‖₁ / ‖b‖₁, as runtime/policies.relative_change."""
     current, previous = current.astype(np.float32), previous.astype(np.float32)
     return float(np.abs(current - previous).sum() / max(float(np.abs(previous).sum()), 1e-12))
-
-
-def _numpy_dtype(torch_dtype: str) -> str:
-    return {"bfloat16": "bfloat16"}.get(torch_dtype, torch_dtype)
