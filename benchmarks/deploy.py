@@ -97,6 +97,8 @@ def measure(name: str, model, inputs: dict, rounds: int, workdir: Path) -> dict:
     runner = Runner(path)  # its sessions, as deployed: shared weights, no prepacking, no arena
     fns, rows = {}, {}
     for key, compiled in variants.items():
+        if key not in calls:
+            continue  # exported as a fallback (a shorter forecast); the generation did not run it
         entry = entries[json.dumps(key_dict(key), sort_keys=True)]
         tensors, caches = calls[key]
         session = runner._session(entry["file"])

@@ -160,6 +160,58 @@ def test_runner_keeps_cfg_branches_apart(exported):
     assert float(np.abs(np.stack(got) - want).max()) / float(np.abs(want).max()) < 1e-4
 
 
+def test_runner_runs_full_after_a_non_finite_cache_as_the_module_does(tmp_path):
+    from xslim_compile.deploy import Runner
+
+    schedule = ["full", "full", "skip", "skip", "full", "skip"]
+    opt = xs.optimize(make_dit(), xs.XSlimConfig(schedule=schedule, estimator="taylor1"))
+    inputs = dit_inputs()
+    poisoned = inputs["hidden_states"].clone()
+    poisoned[0, 0, 0, 0] = float("nan")  # step 1's caches hold NaN: the skips after it must run full
+    calls = [{**inputs, "hidden_states": poisoned if t == 1 else inputs["hidden_states"],
+              "timestep": torch.full((2,), 900.0 - 100 * t)} for t in range(len(schedule))]
+    with torch.no_grad(), opt.generation(len(schedule)):
+        opt(**calls[0])
+    path = xs.export(opt, tmp_path / "b", example_inputs=calls[0])
+    with torch.no_grad(), opt.generation(len(schedule)):
+        for kw in calls:
+            opt(**kw)
+    expected = [r.variant for r in list(opt.trace)[-len(schedule):]]
+    assert expected[2] == "full" and "non-finite" in list(opt.trace)[-len(schedule) + 2].reason
+    runner = Runner(path)
+    with runner.generation(len(schedule)):
+        for kw in calls:
+            runner(**{k: v.numpy() for k, v in kw.items()})
+    assert [key.split("(")[0].split("+")[0] for _, key, _ in runner.trace] == expected
+    assert "non-finite" in runner.trace[2][2]
+
+
+def test_manifest_may_not_point_outside_the_bundle(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "b"
+    shutil.copytree(exported[2], copy)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["signatures"][0]["variants"][0]["file"] = "../elsewhere.onnx"
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(xs.BundleError, match="refers to '../elsewhere.onnx', which its file list does not hold"):
+        read_manifest(copy)
+    manifest["files"]["../elsewhere.onnx"] = "0" * 64
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(xs.BundleError, match="not a plain file name"):
+        read_manifest(copy)
+
+
+def test_export_refuses_a_controller_the_bundle_cannot_repeat(tmp_path):
+    from xslim_compile.runtime.controller import EveryNController
+
+    opt = xs.optimize(make_dit(num_layers=2), xs.XSlimConfig(), controller=EveryNController(2))
+    with torch.no_grad():
+        opt(**dit_inputs())
+    with pytest.raises(xs.ConfigError, match="runs a EveryNController given to optimize"):
+        xs.export(opt, tmp_path / "b")
+
+
 def test_runner_refuses_wrong_inputs(exported):
     from xslim_compile.deploy import Runner
 
@@ -384,11 +436,14 @@ def test_online_controller_replayed_by_the_runner(tmp_path):
         got = generate(lambda i, kw: runner(**kw, indicator=indicators[i])[0], lambda a: a)
     assert [key for _, key, _ in runner.trace] == ran
     assert float(np.abs(got - expected).max()) / float(np.abs(expected).max()) < 1e-3
+    # and with the indicator the runner computes itself, in numpy
+    runner.trace.clear()
+    with runner.generation(steps):
+        generate(lambda i, kw: runner(**kw)[0], lambda a: a)
+    assert [key for _, key, _ in runner.trace] == ran
 
 
 def test_pt2_bundle_loads_without_capturing_again(tmp_path, monkeypatch):
-    import xslim_compile.build
-
     schedule = ["full", "full", "skip", "token", "full", "skip"]
     opt = xs.optimize(make_dit(), xs.XSlimConfig(schedule=schedule))
     inputs = dit_inputs()
@@ -405,9 +460,10 @@ def test_pt2_bundle_loads_without_capturing_again(tmp_path, monkeypatch):
     def no_capture(*args, **kwargs):
         raise AssertionError("xs.load captured the model again")
 
-    monkeypatch.setattr(xslim_compile.build, "build_variant_set", no_capture)
     loaded = xs.load(path, make_dit(seed=5))  # other weight values: the packages hold their own
+    monkeypatch.setattr(torch.export, "export", no_capture)
     got = generate(loaded)
+    monkeypatch.undo()
     assert [r.variant for r in list(loaded.trace)] == [r.variant for r in list(opt.trace)[-len(schedule):]]
     for a, b in zip(got, expected):
         assert float((a - b).abs().max()) / float(b.abs().max()) < 1e-5

@@ -1,6 +1,9 @@
 """runtime/rules.py: the torch-free rules between a controller's decision and the variant that runs."""
+import pytest
+
 from xslim_compile.plan import Variant
-from xslim_compile.runtime.rules import CacheFacts, fallback, known_step, locate, timestep_order
+from xslim_compile.runtime.rules import (CacheFacts, VariantKey, fallback, forecast_plan, full_key, known_step, locate,
+                                         roll_caches, timestep_order)
 
 from .test_layering import PACKAGE, _imported_modules
 
@@ -51,3 +54,27 @@ def test_rules_and_what_they_import_use_neither_torch_nor_numpy():
     modules = imports_closure(PACKAGE / "runtime" / "rules.py")
     assert not {m.split(".")[0] for m in modules} & {"torch", "numpy"}
     assert {"xslim_compile.plan", "xslim_compile.forecast"} <= modules
+
+
+def test_roll_caches_keeps_the_residual_history():
+    full = {"delta.x": "d0", "residual.0.x": "r0", "kv.a.key": "k0"}
+    caches, history, rolled = roll_caches({}, full, True, 3, [], 0)
+    assert caches == full and history == [0] and rolled == []
+    caches, history, rolled = roll_caches(caches, {"delta.x": "d1"}, False, 3, history, 2)   # a block step
+    assert caches["delta.x"] == "d1" and caches["delta_prev.x"] == "d0" and history == [2, 0]
+    caches, history, rolled = roll_caches(caches, {"delta.x": "d2", "probe.x": "p"}, True, 3, history, 3)
+    assert (caches["delta.x"], caches["delta_prev.x"], caches["delta_prev2.x"]) == ("d2", "d1", "d0")
+    assert "residual.0.x" not in caches and "probe.x" not in caches and history == [3, 2, 0] and rolled == ["d1", "d0"]
+    # a token step returning its own delta_prev leaves only its residual as a clean forecast point
+    caches, history, _ = roll_caches(caches, {"delta.x": "d3", "delta_prev.x": "mixed"}, False, 3, history, 4)
+    assert history == [4] and "delta_prev2.x" not in caches and caches["delta_prev.x"] == "mixed"
+
+
+def test_full_key_and_forecast_plan():
+    assert full_key(frozenset({Variant.BLOCK, Variant.TOKEN}), False) == VariantKey(Variant.FULL, residuals=True, kv=True)
+    assert full_key(frozenset({Variant.TOKEN}), True) == VariantKey(Variant.FULL)
+    order, weights, note = forecast_plan("taylor1", 5, [3, 1])
+    assert order == 2 and weights == pytest.approx((2.0, -1.0)) and note == "taylor1 from 3,1"
+    assert forecast_plan("taylor1", 5, [3]) == (1, None, "taylor1: reuse (1 point)")
+    assert forecast_plan("taylor1", 5, [3, 1], history_finite=False)[:2] == (1, None)
+    assert forecast_plan("reuse", 5, [3, 1]) == (1, None, "")

@@ -10,7 +10,7 @@ Each call is one denoising step of one branch; the step index counts the calls i
 variant is made by the same pure-Python code as the PyTorch runtime (runtime/controller.py for the
 plan or schedule, runtime/rules.py for fallbacks, forecast order and the cache roll), so a fixed plan
 gives the same trace; the online controller computes its indicator here in numpy (or takes it per
-call, to replay a PyTorch run). Not yet: the automatic block rule (export a plan or `block_reuse` that fixes the reused blocks), non-finite checks. CFG branches:
+call, to replay a PyTorch run). Not yet: the automatic block rule (export a plan or `block_reuse` that fixes the reused blocks). CFG branches:
 wrap each branch's call in `runner.cache_context(name)`, as diffusers pipelines do.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from .bundle.manifest import key_dict, read_manifest
 from .errors import BundleError
 from .plan import Plan, Variant, parse_variant
-from .runtime.controller import DualThresholdController, PlanController, ScheduleController, StepInfo
+from .runtime.controller import StepInfo, controller_for
 from .runtime.rules import CacheFacts, VariantKey, fallback, forecast_plan, full_key, roll_caches, token_bucket
 
 BRANCH = "default"
@@ -41,26 +41,21 @@ class Runner:
         self._ort, self._providers = onnxruntime, list(providers)
         plan = Plan.from_dict(self.manifest["plan"]) if self.manifest.get("plan") is not None else None
         schedule = self.manifest.get("schedule")
-        if plan is not None and plan.controller is not None:  # as runtime/module.make_controller
-            self.controller = DualThresholdController(plan.controller, plan.source.get("num_steps"))
-        elif plan is not None:
-            self.controller = PlanController(plan)
-        else:
-            self.controller = ScheduleController(None if schedule is None else [parse_variant(v) for v in schedule])
+        self.controller = controller_for(plan, None if schedule is None else [parse_variant(v) for v in schedule])
         self.settings = self.manifest["runtime"]
         self._sessions: dict[str, object] = {}
         # one read-only map of weights.bin; each initializer becomes one OrtValue that every session
         # uses, so that N variant graphs do not hold N copies of the weights
         self._weights = (np.memmap(self.path / self.manifest["weights"]["file"], dtype=np.uint8, mode="r")
                          if share_weights and self.manifest["weights"]["bytes"] else None)
-        self._shared: dict[int, object] = {}
+        self._shared: dict[tuple, object] = {}
         self.trace: list[tuple[int, str, str]] = []   # (step, variant key, reason) per call
         self._num_steps: int | None = None
+        self._branch = BRANCH
         self._reset()
 
     def _reset(self) -> None:
         self._branches: dict[str, _Branch] = {}
-        self._branch = BRANCH
         self.controller.reset()
 
     @contextmanager
@@ -92,8 +87,11 @@ class Runner:
                               "the calls of a generation)")
         signature = self._signature(inputs)
         state = self._branches.setdefault(self._branch, _Branch())
+        if state.signature != signature["id"]:  # per branch, as the runtime: another signature starts over
+            state.clear()
+            state.signature = signature["id"]
         info = StepInfo(state.calls, self._num_steps, self._branch)
-        latent = _latent(inputs)
+        latent = _latent(inputs, signature)
         online = self.controller.wants_indicator and latent is not None
         if online and state.last_input is not None:
             if indicator is None:
@@ -112,8 +110,10 @@ class Runner:
                                                          {k: v for k, v in feed.items() if k in used})))
         prefix = self.manifest["caches"]["output_prefix"]
         produced = {name[len(prefix):]: outputs[name] for name in entry["outputs"] if name.startswith(prefix)}
-        state.caches, state.history, _ = roll_caches(state.caches, produced, key.variant is Variant.FULL,
-                                                     self.settings["cache_depth"], state.history, info.step)
+        state.caches, state.history, rolled = roll_caches(state.caches, produced, key.variant is Variant.FULL,
+                                                          self.settings["cache_depth"], state.history, info.step)
+        if self.settings.get("check_finite", True):
+            state.check_finite(produced, rolled, key.variant is Variant.FULL)
         self.trace.append((info.step, str(key), reason))
         user = [v for name, v in outputs.items() if not name.startswith(prefix)]
         if online:
@@ -122,20 +122,23 @@ class Runner:
                 state.update_rate(state.last_input, np.asarray(user[0], dtype=np.float32))
         state.calls += 1
         if info.step >= self._num_steps - 1:
-            state.caches, state.history = {}, []
+            state.clear()  # the generation's last step (as the runtime: counters, caches, indicator state)
+            state.signature = signature["id"]
         return user
 
     # --- what runs --------------------------------------------------------------------------------
     def _choose(self, decision, info: StepInfo, signature: dict, state: "_Branch") -> tuple[VariantKey, str, tuple | None]:
         has = lambda prefix: any(name.startswith(prefix) for name in state.caches)  # noqa: E731
-        token_failed = not any(v["key"]["variant"] == "token" for v in signature["variants"])
-        full = full_key(self.controller.may_follow(info), token_failed)
+        token_failed = signature.get("failed", {}).get("token")  # as the runtime's variants.failed
+        full = full_key(self.controller.may_follow(info), token_failed is not None)
         if decision.variant is Variant.FULL:
             return full, decision.reason, None
         facts = CacheFacts(delta=has("delta."), residuals=has("residual."), kv_and_prev=has("kv.") and has("delta_prev."),
-                           token_failed="the bundle holds no token variant" if token_failed else None)
+                           token_failed=token_failed)
         if (why := fallback(decision.variant, decision.reason, info.branch, facts)) is not None:
             return full, why, None
+        if not state.finite:
+            return full, f"{decision.reason}: non-finite value (NaN/Inf) in a cached tensor", None
         if decision.variant is Variant.BLOCK:
             reuse = decision.reuse if decision.reuse is not None else self.settings["block_reuse"]
             if reuse is None:
@@ -143,7 +146,8 @@ class Runner:
                                   f"which this runner does not apply; export with XSlimConfig(block_reuse=...) or a "
                                   f"plan whose block entries name the reused blocks")
             return VariantKey(Variant.BLOCK, reuse=tuple(reuse), probe=decision.probe is not None), decision.reason, None
-        order, weights, _ = forecast_plan(decision.estimator or self.settings["estimator"], info.step, state.history)
+        order, weights, _ = forecast_plan(decision.estimator or self.settings["estimator"], info.step, state.history,
+                                          state.history_finite)
         if decision.variant is Variant.SKIP:
             return VariantKey(Variant.SKIP, history=order), decision.reason, weights
         ratio = decision.token_ratio if decision.token_ratio is not None else self.settings["token_ratio"]
@@ -206,11 +210,12 @@ class Runner:
         return session
 
     def _shared_value(self, init: dict):
-        value = self._shared.get(init["offset"])
+        key = (init["offset"], init["dtype"], tuple(init["shape"]))  # the file dedupes by bytes alone
+        value = self._shared.get(key)
         if value is None:
             view = self._weights[init["offset"]:init["offset"] + init["length"]]
             array = np.frombuffer(view, dtype=init["dtype"]).reshape(init["shape"])
-            value = self._shared[init["offset"]] = self._ort.OrtValue.ortvalue_from_numpy(array)
+            value = self._shared[key] = self._ort.OrtValue.ortvalue_from_numpy(array)
         return value
 
 
@@ -218,8 +223,24 @@ class _Branch:
     """One CFG branch's state in a generation (as runtime/state.BranchState, in numpy)."""
 
     def __init__(self) -> None:
+        self.signature = None
+        self.clear()
+
+    def clear(self) -> None:
         self.calls, self.caches, self.history = 0, {}, []
         self.last_input = self.rate = self.computed = None
+        self.finite, self.history_finite = True, True
+
+    def check_finite(self, produced: dict, rolled: list, replace: bool) -> None:
+        """As BranchState.store: a NaN/Inf in what a step produced makes approximate steps run full; in
+        the history a full step kept, it only turns forecasts into reuse."""
+        flags = [bool(np.isfinite(v).all()) for name, v in produced.items()
+                 if v.dtype.kind == "f" and not name.startswith(("delta_prev.", "probe."))]
+        if replace:
+            self.history_finite = all(bool(np.isfinite(v).all()) for v in rolled if v.dtype.kind == "f")
+            self.finite = all(flags)
+        else:
+            self.finite = self.finite and all(flags)
 
     def update_rate(self, latent: np.ndarray, output: np.ndarray) -> None:
         """EasyCache's k: relative output change / relative latent change between computed steps."""
@@ -229,12 +250,15 @@ class _Branch:
         self.computed = (latent, output)
 
 
-def _latent(inputs: dict):
-    """The latent a call denoises: `hidden_states`, else the first float input (runtime/policies)."""
+def _latent(inputs: dict, signature: dict):
+    """The latent a call denoises: `hidden_states`, else the first float input in the forward's order
+    (runtime/policies.first_float_tensor), not the caller's keyword order."""
     value = inputs.get("hidden_states")
     if value is not None and np.asarray(value).dtype.kind == "f":
         return np.asarray(value)
-    return next((np.asarray(v) for v in inputs.values() if np.asarray(v).dtype.kind == "f"), None)
+    full = next(v for v in signature["variants"] if v["key"]["variant"] == "full")
+    order = [s["name"] for s in full["inputs"] if s["name"] in inputs]
+    return next((np.asarray(inputs[n]) for n in order if np.asarray(inputs[n]).dtype.kind == "f"), None)
 
 
 def _relative_change(current: np.ndarray, previous: np.ndarray) -> float:

@@ -34,7 +34,8 @@ def load(path: str | Path, model: torch.nn.Module) -> OptimizedDenoiser:
     config = XSlimConfig(plan=Plan.from_dict(manifest["plan"]) if manifest.get("plan") else None,
                          schedule=manifest.get("schedule"), estimator=runtime["estimator"],
                          token_ratio=runtime["token_ratio"],
-                         block_reuse=tuple(runtime["block_reuse"]) if runtime["block_reuse"] is not None else None)
+                         block_reuse=tuple(runtime["block_reuse"]) if runtime["block_reuse"] is not None else None,
+                         check_finite=runtime.get("check_finite", True))
     signatures = {s["call"]: s for s in manifest["signatures"]}
 
     def build(model, kwargs, signature, config) -> VariantSet:

@@ -32,7 +32,9 @@ def write_manifest(directory: str | Path, manifest: dict) -> Path:
 
 
 def read_manifest(directory: str | Path, check_files: bool = True) -> dict:
-    """The bundle's manifest, after checking its schema and (check_files) every file's sha256."""
+    """The bundle's manifest, after checking its schema, that every file it names is a plain file of the
+    bundle listed with a hash, and (check_files) every file's sha256. The hashes find corruption; the
+    manifest is not signed, and a pt2 bundle's packages are native code: load bundles you trust."""
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
@@ -47,18 +49,33 @@ def read_manifest(directory: str | Path, check_files: bool = True) -> dict:
     if schema > SCHEMA_VERSION:
         raise BundleError(f"{path}: bundle schema {schema} is newer than this xslim_compile reads "
                           f"({SCHEMA_VERSION}); install a newer xslim_compile")
-    if check_files:
-        for name, expected in manifest.get("files", {}).items():
-            file = directory / name
-            if Path(name).name != name:
-                raise BundleError(f"{path}: file entry {name!r} is not a plain file name")
-            if not file.is_file():
-                raise BundleError(f"{file}: listed in the manifest, missing")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"{path}: no file list with hashes")
+    for name in _referenced(manifest):
+        if name not in files:
+            raise BundleError(f"{path}: refers to {name!r}, which its file list does not hold")
+    for name, expected in files.items():
+        file = directory / name
+        if Path(name).name != name or name in (".", ".."):
+            raise BundleError(f"{path}: file entry {name!r} is not a plain file name in the bundle")
+        if file.is_symlink():
+            raise BundleError(f"{file}: a symbolic link; a bundle holds plain files")
+        if not file.is_file():
+            raise BundleError(f"{file}: listed in the manifest, missing")
+        if check_files:
             actual = sha256_file(file)
             if actual != expected:
                 raise BundleError(f"{file}: sha256 {actual} differs from the manifest's {expected} "
                                   f"(altered or truncated)")
     return manifest
+
+
+def _referenced(manifest: dict) -> list[str]:
+    """Every file a manifest points to (graphs, weights)."""
+    names = [v["file"] for s in manifest.get("signatures", []) for v in s.get("variants", [])]
+    weights = (manifest.get("weights") or {}).get("file")
+    return names + ([weights] if weights else [])
 
 
 def key_dict(key) -> dict:

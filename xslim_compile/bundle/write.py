@@ -10,6 +10,7 @@ reads and writes `delta_prev.*`); the forecast weights are the input `forecast_w
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,9 +22,11 @@ import torch
 from torch.utils import _pytree as pytree
 
 from .. import __version__
-from ..errors import BundleError, ConfigError
+from ..errors import BundleError, ConfigError, XSlimError
 from ..forecast import WEIGHTS
 from ..plan import Variant
+from ..runtime.controller import controller_for
+from ..runtime.rules import VariantKey
 from .manifest import key_dict, write_manifest
 
 WEIGHTS_FILE = "weights.bin"
@@ -61,10 +64,14 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
                           f"generation) first, or give example_inputs=: the bundle holds the variants built for the "
                           f"captured signatures")
     config = opt.xslim_config
+    if type(opt.controller) is not type(controller_for(config.plan, config.schedule)):
+        raise ConfigError(f"xs.export: this module runs a {type(opt.controller).__name__} given to optimize(); a bundle "
+                          f"repeats only what the configuration implies (a plan, the online plan or a schedule)")
     fixed = config.block_reuse is not None or (config.plan is not None and config.plan.entries is not None and all(
         e.reuse is not None for e in config.plan.entries if e.variant is Variant.BLOCK) and config.plan.controller is None)
-    if not fixed and any(k.variant is Variant.BLOCK for v in sets.values() for k in v.built()):
-        raise ConfigError("xs.export: block steps chose their reused blocks with the automatic rule (block_reuse=None), "
+    blocks = config.uses(Variant.BLOCK) or any(k.variant is Variant.BLOCK for v in sets.values() for k in v.built())
+    if blocks and not fixed:
+        raise ConfigError("xs.export: block steps choose their reused blocks with the automatic rule (block_reuse=None), "
                           "which a bundle cannot repeat; optimize with XSlimConfig(block_reuse=(...)) or a plan whose "
                           "block entries name their blocks, run the generation again, then export")
     directory = Path(path)
@@ -75,6 +82,7 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
     signatures = []
     with torch.no_grad():
         for index, variants in enumerate(sets.values()):
+            _add_shorter_forecasts(variants)
             records = []
             for key, compiled in variants.built().items():
                 name = f"s{index}.{_slug(str(key))}.{format}"
@@ -84,7 +92,12 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
                                # what xs.load needs to rebuild the runtime's VariantSet for this signature
                                "call": variants.signature.describe(),
                                "out_spec": pytree.treespec_dumps(variants.out_spec),
-                               "tensor_positions": list(variants.tensor_positions), "variants": records})
+                               "tensor_positions": list(variants.tensor_positions),
+                               # variants that could not be built: their steps run full (the runner's rules
+                               # need to know, as the runtime's do)
+                               "failed": {key.variant.value if key == VariantKey(key.variant) else str(key): why
+                                          for key, why in variants.failed.items()},
+                               "variants": records})
     weights.close()
     model = opt.model
     model_config = dict(getattr(model, "config", {}) or {})
@@ -103,6 +116,7 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
         "schedule": [v.value for v in config.schedule] if config.schedule is not None else None,
         # what the decision rules read besides the plan (runtime/rules.py; the runner applies them)
         "runtime": {"estimator": config.estimator, "token_ratio": config.token_ratio,
+                    "check_finite": config.check_finite,
                     "block_reuse": list(config.block_reuse) if config.block_reuse is not None else None,
                     "cache_depth": opt._depth},
         "weights": {"file": WEIGHTS_FILE if weights.size else None, "bytes": weights.size,
@@ -110,6 +124,19 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
                                            for t in [*model.parameters(), *model.buffers()])},
     })
     return directory
+
+
+def _add_shorter_forecasts(variants) -> None:
+    """A forecast falls back to fewer residuals early in a generation or after a non-finite history:
+    build those variants too, so that the bundle can run every fallback of what was built."""
+    for key in list(variants.built()):
+        for history in range(1, key.history):
+            shorter = dataclasses.replace(key, history=history)
+            if shorter not in variants.failed:
+                try:
+                    variants.get(shorter)
+                except XSlimError as error:  # recorded: the runner then runs those steps full
+                    variants.failed[shorter] = f"{type(error).__name__}: {error}"
 
 
 def _version(package: str) -> str | None:
@@ -172,6 +199,9 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
     n_user = len(args) - len(compiled.cache_inputs)
     inputs = [v.name for v in model.graph.inputs[:n_user]]
     graph_inputs = inputs + [name if name == WEIGHTS else PAST + name for name in compiled.cache_inputs]
+    if len(model.graph.inputs) != len(graph_inputs):
+        raise BundleError(f"xs.export: variant {compiled.key}: the ONNX graph has {len(model.graph.inputs)} inputs, "
+                          f"the variant {len(graph_inputs)}")
     for value, name in zip(model.graph.inputs[n_user:], graph_inputs[n_user:]):
         value.name = name
     outputs = ([f"output.{i}" for i in range(compiled.num_user_outputs)]

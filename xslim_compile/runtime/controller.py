@@ -297,3 +297,13 @@ class FirstBlockController(_Stateless):
 
     def may_follow(self, step: StepInfo) -> frozenset[Variant]:
         return frozenset({Variant.BLOCK})
+
+
+def controller_for(plan: Plan | None, schedule) -> "Controller":
+    """The controller a configuration implies: the online one for a plan with controller settings,
+    the plan's schedule, else the fixed list (used by the runtime and the bundle runner alike)."""
+    if plan is not None and plan.controller is not None:
+        return DualThresholdController(plan.controller, plan.source.get("num_steps"))
+    if plan is not None:
+        return PlanController(plan)
+    return ScheduleController(schedule)

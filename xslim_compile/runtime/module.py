@@ -24,7 +24,7 @@ from ..errors import ArgumentError, ConcurrentCallError, ConfigError, XSlimError
 from ..forecast import WEIGHTS
 from ..plan import Variant
 from . import host
-from .controller import Controller, Decision, DualThresholdController, PlanController, ScheduleController, StepInfo
+from .controller import Controller, Decision, StepInfo, controller_for
 from .policies import first_float_tensor, relative_change, select_reuse_blocks, token_bucket
 from .guards import MUTATORS, model_fingerprint, placement
 from .position import Reading, SchedulerClock
@@ -42,12 +42,7 @@ _ENTRY = threading.Lock()  # guards the check-and-set of OptimizedDenoiser._acti
 
 
 def make_controller(config: XSlimConfig) -> Controller:
-    plan = config.plan
-    if plan is not None and plan.controller is not None:
-        return DualThresholdController(plan.controller, plan.source.get("num_steps"))
-    if plan is not None:
-        return PlanController(plan)
-    return ScheduleController(config.schedule)
+    return controller_for(config.plan, config.schedule)
 
 
 class OptimizedDenoiser(nn.Module):
