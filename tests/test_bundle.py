@@ -348,7 +348,7 @@ def _reference():
                                     class_labels=torch.tensor([3, 10]))
 
 
-@pytest.mark.parametrize("family", ["reference", "dit", "sd3", "flux"])
+@pytest.mark.parametrize("family", ["reference", "dit", "pixart", "sd3", "flux"])
 def test_fifty_step_generation_through_the_runner(family, tmp_path):
     """A whole 50-step generation (Euler-like updates, so errors propagate): the runner makes the
     PyTorch module's decision at every step and ends within 1e-4 of its sample."""

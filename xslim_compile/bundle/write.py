@@ -126,6 +126,27 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
     return directory
 
 
+def _without_noop_squeezes(gm):
+    """The graph with every aten squeeze of a dimension that is not 1 dropped. PyTorch treats such a
+    squeeze as a no-op; the ONNX exporter emits a Squeeze that onnxruntime rejects (PixArt's output
+    path has one). A copy: the runtime's graph is left as it is, and the copy shares its parameters."""
+    from torch import fx
+
+    graph = fx.Graph()
+    graph.output(graph.graph_copy(gm.graph, {}))
+    changed = False
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target in (torch.ops.aten.squeeze.dim, torch.ops.aten.squeeze.dims):
+            source, dims = node.args[0], node.args[1]
+            val = source.meta.get("val") if isinstance(source, fx.Node) else None
+            dims = [dims] if isinstance(dims, int) else list(dims)
+            if isinstance(val, torch.Tensor) and all(val.shape[d] != 1 for d in dims):
+                node.replace_all_uses_with(source)
+                graph.erase_node(node)
+                changed = True
+    return fx.GraphModule(gm, graph) if changed else gm
+
+
 def _add_shorter_forecasts(variants) -> None:
     """A forecast falls back to fewer residuals early in a generation or after a non-finite history:
     build those variants too, so that the bundle can run every fallback of what was built."""
@@ -187,8 +208,8 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
             # the variant graph is ATen already: its module's train/eval flag changes nothing
             warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-            program = torch.onnx.export(compiled.run, tuple(args), dynamo=True, opset_version=opset, optimize=False,
-                                        verbose=False)
+            program = torch.onnx.export(_without_noop_squeezes(compiled.run), tuple(args), dynamo=True,
+                                        opset_version=opset, optimize=False, verbose=False)
     except Exception as error:  # noqa: BLE001 - the exporter raises many types; name the variant
         raise BundleError(f"xs.export: variant {compiled.key} could not be exported to ONNX: "
                           f"{type(error).__name__}: {error}") from error
@@ -256,7 +277,11 @@ def _verify(compiled, file: Path, args: list, names: list[str]) -> None:
         import onnxruntime
     except ImportError:
         raise ConfigError("xs.export(verify=True) needs onnxruntime; install it or pass verify=False") from None
-    session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types; name the variant
+        raise BundleError(f"xs.export: onnxruntime cannot load {file.name} (variant {compiled.key}): "
+                          f"{type(error).__name__}: {error}") from error
     used = {i.name for i in session.get_inputs()}  # an input the graph ignores is dropped by the exporter
     feed = {name: t.numpy() for name, t in zip(names, args) if name in used}
     got = session.run(None, feed)
