@@ -473,3 +473,32 @@ def test_pt2_bundle_loads_without_capturing_again(tmp_path, monkeypatch):
 
     with pytest.raises(xs.BundleError, match="'pt2' bundle"):
         Runner(path)
+
+
+@pytest.mark.parametrize("key", ["HunyuanVideoTransformer3DModel", "AllegroTransformer3DModel"])
+def test_zoo_models_that_needed_export_rewrites(key, tmp_path):
+    """HunyuanVideo masks with masked_fill on a bool tensor (onnxruntime's Where has no bool kernel) and
+    Allegro takes its RoPE as nested tuples (graph inputs name_0_0_...): both run through the runner."""
+    from benchmarks.coverage import wake
+    from xslim_compile.deploy import Runner
+
+    from .coverage_zoo import entries
+
+    entry = entries()[key]
+    t0, t1 = entry.timesteps
+    calls = [entry.inputs(t0 + (t1 - t0) * i / 5, 0) for i in range(6)]
+    schedule = ["full", "full", "skip", "block", "skip", "full"]
+    opt = xs.optimize(wake(entry.make()), xs.XSlimConfig(schedule=schedule, estimator="taylor1", block_reuse=(1,)))
+    with torch.no_grad(), opt.generation(len(schedule)):
+        expected = [opt(**kw) for kw in calls]
+    expected = [out[0] if isinstance(out, tuple) else out.sample for out in expected]  # return_dict=False
+    runner = Runner(xs.export(opt, tmp_path / "b"))
+
+    def numpy(value):
+        return value.numpy() if isinstance(value, torch.Tensor) else (
+            tuple(numpy(v) for v in value) if isinstance(value, (tuple, list)) else value)
+
+    with runner.generation(len(schedule)):
+        got = [runner(**{k: numpy(v) for k, v in kw.items()})[0] for kw in calls]
+    for a, b in zip(got, expected):
+        assert float(np.abs(a - b.numpy()).max()) / float(b.abs().max()) < 1e-4

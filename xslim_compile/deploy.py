@@ -85,6 +85,7 @@ class Runner:
         if self._num_steps is None:
             raise BundleError("call the runner inside `with runner.generation(num_steps):` (the step index counts "
                               "the calls of a generation)")
+        inputs = _flat_inputs(inputs)
         signature = self._signature(inputs)
         state = self._branches.setdefault(self._branch, _Branch())
         if state.signature != signature["id"]:  # per branch, as the runtime: another signature starts over
@@ -248,6 +249,23 @@ class _Branch:
             x, o = self.computed
             self.rate = _relative_change(output, o) / max(_relative_change(latent, x), 1e-12)
         self.computed = (latent, output)
+
+
+def _flat_inputs(inputs: dict) -> dict:
+    """Arrays by graph input name: nested tuples/lists become name_0, name_0_1, ... (as the export
+    names the captured leaves); other values (flags, None) were fixed at capture and are dropped."""
+    out = {}
+
+    def add(name, value):
+        if isinstance(value, (tuple, list)):
+            for i, item in enumerate(value):
+                add(f"{name}_{i}", item)
+        elif isinstance(value, (np.ndarray, np.generic)):
+            out[name] = value
+
+    for name, value in inputs.items():
+        add(name, value)
+    return out
 
 
 def _latent(inputs: dict, signature: dict):

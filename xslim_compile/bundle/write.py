@@ -126,24 +126,42 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
     return directory
 
 
-def _without_noop_squeezes(gm):
-    """The graph with every aten squeeze of a dimension that is not 1 dropped. PyTorch treats such a
-    squeeze as a no-op; the ONNX exporter emits a Squeeze that onnxruntime rejects (PixArt's output
-    path has one). A copy: the runtime's graph is left as it is, and the copy shares its parameters."""
+def _for_onnx(gm):
+    """The graph with two rewrites onnxruntime needs, on a copy (the runtime's graph is left as it is;
+    the copy shares its parameters): an aten squeeze of a dimension that is not 1 is dropped (a no-op
+    in PyTorch; the exporter emits a Squeeze that onnxruntime rejects: PixArt), and masked_fill of a
+    bool tensor becomes logical ops (onnxruntime's CPU Where has no bool kernel: HunyuanVideo's mask)."""
     from torch import fx
 
+    aten = torch.ops.aten
     graph = fx.Graph()
     graph.output(graph.graph_copy(gm.graph, {}))
     changed = False
     for node in list(graph.nodes):
-        if node.op == "call_function" and node.target in (torch.ops.aten.squeeze.dim, torch.ops.aten.squeeze.dims):
-            source, dims = node.args[0], node.args[1]
-            val = source.meta.get("val") if isinstance(source, fx.Node) else None
-            dims = [dims] if isinstance(dims, int) else list(dims)
-            if isinstance(val, torch.Tensor) and all(val.shape[d] != 1 for d in dims):
+        if node.op != "call_function":
+            continue
+        source = node.args[0] if node.args else None
+        val = source.meta.get("val") if isinstance(source, fx.Node) else None
+        if not isinstance(val, torch.Tensor):
+            continue
+        if node.target in (aten.squeeze.dim, aten.squeeze.dims):
+            dims = [node.args[1]] if isinstance(node.args[1], int) else list(node.args[1])
+            if all(val.shape[d] != 1 for d in dims):
                 node.replace_all_uses_with(source)
                 graph.erase_node(node)
                 changed = True
+        elif node.target is aten.masked_fill.Scalar and val.dtype == torch.bool:
+            mask, value = node.args[1], bool(node.args[2])
+            with graph.inserting_before(node):
+                if value:  # x where not mask, True where mask
+                    new = graph.call_function(aten.logical_or.default, (source, mask))
+                else:
+                    new = graph.call_function(aten.logical_and.default,
+                                              (source, graph.call_function(aten.logical_not.default, (mask,))))
+            new.meta.update(node.meta)
+            node.replace_all_uses_with(new)
+            graph.erase_node(node)
+            changed = True
     return fx.GraphModule(gm, graph) if changed else gm
 
 
@@ -208,7 +226,7 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
             # the variant graph is ATen already: its module's train/eval flag changes nothing
             warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-            program = torch.onnx.export(_without_noop_squeezes(compiled.run), tuple(args), dynamo=True,
+            program = torch.onnx.export(_for_onnx(compiled.run), tuple(args), dynamo=True,
                                         opset_version=opset, optimize=False, verbose=False)
     except Exception as error:  # noqa: BLE001 - the exporter raises many types; name the variant
         raise BundleError(f"xs.export: variant {compiled.key} could not be exported to ONNX: "
