@@ -16,3 +16,29 @@ def read_values(values: Sequence[torch.Tensor]) -> list[float]:
     device = next((v.device for v in values if v.device.type != "cpu"), torch.device("cpu"))
     flat = torch.cat([v.detach().reshape(-1).to(device=device, dtype=torch.float32) for v in values])
     return flat.tolist()
+
+
+def read_for_call(state, wanted: dict[str, torch.Tensor], config, need_energies: bool = True) -> dict:
+    """A call's one host read: the wanted device values plus, since a read happens anyway, the
+    branch's cache finiteness (config.check_finite) and the block energies the automatic block rule
+    may need (stored on the state). Returns the values by name, and "read": whether a read happened."""
+    wanted = dict(wanted)
+    if state.finite is not None and config.check_finite:
+        wanted["finite"] = state.finite.reshape(1)
+        if state.history_finite is not None:
+            wanted["history_finite"] = state.history_finite.reshape(1)
+    energies = state.caches.get("block_energy")
+    if (energies is not None and state.energies is None and state.reuse is None and need_energies
+            and config.block_reuse is None):
+        wanted["energies"] = energies
+    if not wanted:
+        return {"read": 0.0}
+    flat = read_values(list(wanted.values()))
+    out, at = {"read": 1.0}, 0
+    for name, value in wanted.items():
+        size = value.numel()
+        out[name] = tuple(flat[at:at + size]) if name in ("energies", "schedule") else flat[at]
+        at += size
+    if "energies" in out:
+        state.energies = out.pop("energies")
+    return out

@@ -194,7 +194,7 @@ class OptimizedDenoiser(nn.Module):
             wanted["indicator"] = relative_change(latent, state.last_input)
             if getattr(self.controller, "indicator_kind", "latent") == "easycache" and state.rate is not None:
                 wanted["indicator"] = wanted["indicator"] * state.rate
-        values = self._read(state, wanted) if wanted else {}
+        values = host.read_for_call(state, wanted, self.xslim_config) if wanted else {}
         if step is None and reading is not None:
             step = state.offset = locate(values.get("timestep"), values.get("schedule"))
         elif step is None:
@@ -278,30 +278,6 @@ class OptimizedDenoiser(nn.Module):
         state.last_timestep = t
         return state.calls, values
 
-    def _read(self, state: BranchState, wanted: dict[str, torch.Tensor], need_energies: bool = True) -> dict:
-        """One host read of the wanted device values plus, since a read happens anyway, the caches'
-        finiteness and the block energies the automatic block rule may need."""
-        wanted = dict(wanted)
-        if state.finite is not None and self.xslim_config.check_finite:
-            wanted["finite"] = state.finite.reshape(1)
-            if state.history_finite is not None:
-                wanted["history_finite"] = state.history_finite.reshape(1)
-        energies = state.caches.get("block_energy")
-        if (energies is not None and state.energies is None and state.reuse is None and need_energies
-                and self.xslim_config.block_reuse is None):
-            wanted["energies"] = energies
-        if not wanted:
-            return {"read": 0.0}
-        flat = host.read_values(list(wanted.values()))
-        out, at = {"read": 1.0}, 0
-        for name, value in wanted.items():
-            size = value.numel()
-            out[name] = tuple(flat[at:at + size]) if name in ("energies", "schedule") else flat[at]
-            at += size
-        if "energies" in out:
-            state.energies = out.pop("energies")
-        return out
-
     def _clock_reading(self, branch: str) -> Reading | None:
         """The scheduler's word on this call, unless generation() or a cache_context step index decides."""
         if self._clock is None or self._in_generation or self._context.get("step_index") is not None:
@@ -349,7 +325,7 @@ class OptimizedDenoiser(nn.Module):
         reuse = decision.reuse if decision.reuse is not None else self.xslim_config.block_reuse
         auto = variant is Variant.BLOCK and reuse is None
         if "read" not in pending and (self.xslim_config.check_finite or (auto and state.energies is None)):
-            pending = self._read(state, {}, need_energies=auto)
+            pending = host.read_for_call(state, {}, self.xslim_config, need_energies=auto)
         if pending.get("finite", 1.0) < 0.5:
             return full, f"{reason}: non-finite value (NaN/Inf) in a cached tensor"
         if variant is Variant.SKIP:

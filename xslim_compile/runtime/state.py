@@ -45,7 +45,6 @@ class BranchState:
 
     def store(self, produced: dict[str, torch.Tensor], replace: bool, check_finite: bool, step: int) -> None:
         """Take a step's caches (rules.roll_caches), and keep on the device whether they are finite."""
-        produced = {k: v for k, v in produced.items() if not k.startswith("probe.")}  # read once, not kept
         caches, self.history, rolled = roll_caches(self.caches, produced, replace, self.depth, self.history, step)
         if replace:
             self.energies = None
@@ -53,7 +52,7 @@ class BranchState:
         if check_finite and produced:
             # a mixed delta_prev only ranks tokens: a NaN there picks other rows but puts no NaN in any value
             flags = [torch.isfinite(t).all() for name, t in produced.items()
-                     if t.is_floating_point() and not name.startswith("delta_prev.")]
+                     if t.is_floating_point() and not name.startswith(("delta_prev.", "probe."))]
             if replace:  # history a forecast may read survives a full step: checked on its own, so that
                 # a NaN there only turns forecasts into reuse
                 kept = [torch.isfinite(t).all() for t in rolled if t.is_floating_point()]
