@@ -44,6 +44,11 @@ class Runner:
         self.controller = controller_for(plan, None if schedule is None else [parse_variant(v) for v in schedule])
         self.settings = self.manifest["runtime"]
         self._sessions: dict[str, object] = {}
+        past = self.manifest["caches"]["input_prefix"]
+        # each signature's user inputs, in the forward's order (from its full graph; read once, used per call)
+        self._user_inputs = {s["id"]: [spec for spec in next(v for v in s["variants"] if v["key"]["variant"] == "full")
+                                       ["inputs"] if not spec["name"].startswith(past)]
+                             for s in self.manifest["signatures"]}
         # one read-only map of weights.bin; each initializer becomes one OrtValue that every session
         # uses, so that N variant graphs do not hold N copies of the weights
         self._weights = (np.memmap(self.path / self.manifest["weights"]["file"], dtype=np.uint8, mode="r")
@@ -92,7 +97,7 @@ class Runner:
             state.clear()
             state.signature = signature["id"]
         info = StepInfo(state.calls, self._num_steps, self._branch)
-        latent = _latent(inputs, signature)
+        latent = _latent(inputs, [spec["name"] for spec in self._user_inputs[signature["id"]]])
         online = self.controller.wants_indicator and latent is not None
         if online and state.last_input is not None:
             if indicator is None:
@@ -168,8 +173,7 @@ class Runner:
         """The bundle signature whose user inputs match these (names, shapes, dtypes)."""
         problems = []
         for signature in self.manifest["signatures"]:
-            full = next(v for v in signature["variants"] if v["key"]["variant"] == "full")
-            specs = [s for s in full["inputs"] if not s["name"].startswith(self.manifest["caches"]["input_prefix"])]
+            specs = self._user_inputs[signature["id"]]
             missing = [s["name"] for s in specs if s["name"] not in inputs]
             if missing or set(inputs) - {s["name"] for s in specs}:
                 problems.append(f"{signature['id']}: expects inputs {[s['name'] for s in specs]}, got {sorted(inputs)}")
@@ -268,15 +272,13 @@ def _flat_inputs(inputs: dict) -> dict:
     return out
 
 
-def _latent(inputs: dict, signature: dict):
+def _latent(inputs: dict, order: list[str]):
     """The latent a call denoises: `hidden_states`, else the first float input in the forward's order
     (runtime/policies.first_float_tensor), not the caller's keyword order."""
     value = inputs.get("hidden_states")
     if value is not None and np.asarray(value).dtype.kind == "f":
         return np.asarray(value)
-    full = next(v for v in signature["variants"] if v["key"]["variant"] == "full")
-    order = [s["name"] for s in full["inputs"] if s["name"] in inputs]
-    return next((np.asarray(inputs[n]) for n in order if np.asarray(inputs[n]).dtype.kind == "f"), None)
+    return next((np.asarray(inputs[n]) for n in order if n in inputs and np.asarray(inputs[n]).dtype.kind == "f"), None)
 
 
 def _relative_change(current: np.ndarray, previous: np.ndarray) -> float:

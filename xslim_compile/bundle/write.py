@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import re
 import warnings
@@ -24,7 +23,7 @@ from torch.utils import _pytree as pytree
 from .. import __version__
 from ..errors import BundleError, ConfigError, XSlimError
 from ..forecast import WEIGHTS
-from ..plan import Variant
+from ..plan import Variant, config_hash
 from ..runtime.controller import controller_for
 from ..runtime.rules import VariantKey
 from .manifest import key_dict, write_manifest
@@ -34,6 +33,7 @@ PAST, PRESENT = "past.", "present."
 INLINE_LIMIT = 1024      # bytes: larger initializers go to WEIGHTS_FILE
 ALIGN = 64               # offsets in WEIGHTS_FILE (lets a runner map them without copies)
 VERIFY_TOLERANCE = 1e-4  # relative, fp32: onnxruntime against the PyTorch variant
+PT2_TOLERANCE = 1e-5     # relative, fp32: an AOTInductor package against the PyTorch variant
 
 
 def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, opset: int = 18,
@@ -78,7 +78,7 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
     if directory.exists() and any(directory.iterdir()):
         raise ConfigError(f"xs.export: {directory} exists and is not empty; give a new or empty directory")
     directory.mkdir(parents=True, exist_ok=True)
-    weights = _WeightsFile(directory / WEIGHTS_FILE)
+    weights = _WeightsFile(directory / WEIGHTS_FILE) if format == "onnx" else None  # pt2 packages hold theirs
     signatures = []
     with torch.no_grad():
         for index, variants in enumerate(sets.values()):
@@ -98,19 +98,15 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
                                "failed": {key.variant.value if key == VariantKey(key.variant) else str(key): why
                                           for key, why in variants.failed.items()},
                                "variants": records})
-    weights.close()
-    model = opt.model
-    model_config = dict(getattr(model, "config", {}) or {})
-    plan = config.plan
-    if not weights.size:
-        (directory / WEIGHTS_FILE).unlink()  # pt2 packages hold their own weights
+    if weights is not None:
+        weights.close()
+    model, plan = opt.model, config.plan
     write_manifest(directory, {
         "format": format,
         "caches": {"input_prefix": PAST, "output_prefix": PRESENT, "forecast_weights": WEIGHTS},
         "library": {"xslim_compile": __version__, "torch": torch.__version__, "onnx": _version("onnx"),
                     "onnxscript": _version("onnxscript"), "onnx_opset": opset},
-        "model": {"class": type(model).__name__,
-                  "config_sha256": hashlib.sha256(json.dumps(model_config, sort_keys=True, default=str).encode()).hexdigest()},
+        "model": {"class": type(model).__name__, "config_hash": config_hash(model)},
         "signatures": signatures,
         "plan": plan.to_dict() if plan is not None else None,
         "schedule": [v.value for v in config.schedule] if config.schedule is not None else None,
@@ -119,7 +115,8 @@ def export(opt, path: str | Path, format: str = "onnx", *, example_inputs=None, 
                     "check_finite": config.check_finite,
                     "block_reuse": list(config.block_reuse) if config.block_reuse is not None else None,
                     "cache_depth": opt._depth},
-        "weights": {"file": WEIGHTS_FILE if weights.size else None, "bytes": weights.size,
+        "weights": {"file": WEIGHTS_FILE if weights is not None else None,
+                    "bytes": weights.size if weights is not None else 0,
                     "parameter_bytes": sum(t.numel() * t.element_size()
                                            for t in [*model.parameters(), *model.buffers()])},
     })
@@ -259,11 +256,8 @@ def _export_variant(compiled, file: Path, weights: "_WeightsFile", opset: int, v
     onnx_ir.save(model, file)
     if verify:
         _verify(compiled, file, args, graph_inputs)
-    return {"key": key_dict(compiled.key), "file": file.name,
-            "inputs": [_spec(name, t) for name, t in zip(graph_inputs, args)],
-            "outputs": outputs, "cache_inputs": [n for n in compiled.cache_inputs if n != WEIGHTS],
-            "cache_outputs": list(compiled.cache_outputs), "call_cache_inputs": list(compiled.cache_inputs),
-            "external": external}  # initializers in weights.bin: a runner can map them once for all graphs
+    # external: initializers in weights.bin, so that a runner can map them once for all graphs
+    return _record(compiled, file, graph_inputs, args, outputs=outputs, external=external)
 
 
 def _export_pt2(compiled, file: Path, verify: bool) -> dict:
@@ -275,19 +269,12 @@ def _export_pt2(compiled, file: Path, verify: bool) -> dict:
         raise BundleError(f"xs.export: variant {compiled.key} could not be compiled with AOTInductor: "
                           f"{type(error).__name__}: {error}") from error
     if verify:
-        got, expected = torch._inductor.aoti_load_package(str(file))(*args), compiled.run(*args)
-        for i, (a, b) in enumerate(zip(got, expected)):
-            error = float((a.float() - b.float()).abs().max()) / max(float(b.float().abs().max()), 1e-12)
-            if error > 1e-5:
-                raise BundleError(f"xs.export: {file.name} output {i} differs from the PyTorch variant "
-                                  f"{compiled.key} by {error:.2e} (relative; budget 1e-05)")
+        got = [t.float().numpy() if t.dtype.is_floating_point else t.numpy()
+               for t in torch._inductor.aoti_load_package(str(file))(*args)]
+        _compare(compiled, file, list(range(len(got))), got, args, PT2_TOLERANCE)
     names = [n.name for n in compiled.run.graph.nodes if n.op == "placeholder"]
-    n_user = len(args) - len(compiled.cache_inputs)
-    return {"key": key_dict(compiled.key), "file": file.name,
-            "inputs": [_spec(name, t) for name, t in zip(names[:n_user], args)],
-            "cache_inputs": [n for n in compiled.cache_inputs if n != WEIGHTS],
-            "cache_outputs": list(compiled.cache_outputs), "call_cache_inputs": list(compiled.cache_inputs),
-            "num_user_outputs": compiled.num_user_outputs}
+    return _record(compiled, file, names[:len(args) - len(compiled.cache_inputs)], args,
+                   num_user_outputs=compiled.num_user_outputs)
 
 
 def _verify(compiled, file: Path, args: list, names: list[str]) -> None:
@@ -302,15 +289,28 @@ def _verify(compiled, file: Path, args: list, names: list[str]) -> None:
                           f"{type(error).__name__}: {error}") from error
     used = {i.name for i in session.get_inputs()}  # an input the graph ignores is dropped by the exporter
     feed = {name: t.numpy() for name, t in zip(names, args) if name in used}
-    got = session.run(None, feed)
-    expected = compiled.run(*args)
-    for name, a, b in zip([o.name for o in session.get_outputs()], got, expected):
+    _compare(compiled, file, [o.name for o in session.get_outputs()], session.run(None, feed), args,
+             VERIFY_TOLERANCE)
+
+
+def _compare(compiled, file: Path, names: list, got: list, args: list, tolerance: float) -> None:
+    """The exported file's outputs against the PyTorch variant's on the same inputs (relative)."""
+    for name, a, b in zip(names, got, compiled.run(*args)):
         b = b.float().numpy() if b.dtype.is_floating_point else b.numpy()
         scale = max(float(abs(b).max()), 1e-12) if b.size else 1.0
         error = float(abs(a.astype(b.dtype) - b).max()) / scale if b.size else 0.0
-        if error > VERIFY_TOLERANCE:
+        if error > tolerance:
             raise BundleError(f"xs.export: {file.name} output {name} differs from the PyTorch variant "
-                              f"{compiled.key} by {error:.2e} (relative; budget {VERIFY_TOLERANCE:g})")
+                              f"{compiled.key} by {error:.2e} (relative; budget {tolerance:g})")
+
+
+def _record(compiled, file: Path, input_names: list[str], args: list, **extra) -> dict:
+    """A variant's manifest entry: its key, file, inputs and cache names (and format-specific extras)."""
+    return {"key": key_dict(compiled.key), "file": file.name,
+            "inputs": [_spec(name, t) for name, t in zip(input_names, args)],
+            "cache_inputs": [n for n in compiled.cache_inputs if n != WEIGHTS],
+            "cache_outputs": list(compiled.cache_outputs), "call_cache_inputs": list(compiled.cache_inputs),
+            **extra}
 
 
 def _spec(name: str, tensor: torch.Tensor) -> dict:
