@@ -17,6 +17,7 @@ from ..layout import BlockSpec, StackSpec
 from .base import PassContext, PassResult
 from .graph_edit import BLOCK, REGION, STACK
 from .compound import compound, groups, past_layout_glue, same_layout
+from .graph_edit import node_shape as shape
 from .hoist import hoist
 from .links import Linker
 
@@ -58,7 +59,8 @@ def _linked_sequences(chains: list[list], position, link, attends) -> list[list[
     return sorted(runs, key=lambda seq: (not attends(seq[0][0]), -sum(map(len, seq)), -position(seq[0][0])))
 
 
-def _first_valid(runs: list[list[list]], model_name: str, link, nodes: dict[str, fx.Node]) -> StackSpec:
+def _first_valid(runs: list[list[list]], model_name: str, link, nodes: dict[str, fx.Node]
+                 ) -> tuple[StackSpec, list[fx.Node]]:
     first_error = None
     for seq in runs:
         try:
@@ -66,9 +68,10 @@ def _first_valid(runs: list[list[list]], model_name: str, link, nodes: dict[str,
         except UnsupportedModelError as error:
             first_error = first_error or error
             continue
+        spec, entry = _past_entry_split(spec, nodes)
         merged = groups(spec, nodes)
         if len(merged) >= 2 and all(same_layout(g[0].inputs, g[-1].outputs, nodes) for g in merged):
-            return spec  # else a chain that reshapes its stream for good (a conv encoder, a text refiner)
+            return spec, entry  # else a chain that reshapes its stream for good (a conv encoder, a text refiner)
         first_error = first_error or UnsupportedModelError(
             f"{model_name}: the blocks of {spec.chain_paths} never hand the stream on in the layout it "
             f"entered in; expected {CRITERION}")
@@ -109,6 +112,43 @@ def _stack_spec(seq: list[list], model_name: str, link) -> StackSpec:
                      read_slots=())
 
 
+def _past_entry_split(spec: StackSpec, nodes: dict[str, fx.Node]) -> tuple[StackSpec, list[fx.Node]]:
+    """Context parallelism may split the stream at the first block's call (diffusers' Wan plan shards
+    `blocks.0`'s hidden_states in a hook, which runs inside that call): the first block then takes the
+    whole sequence and hands on a shard. The parameter-free ops from its stream input to a value in the
+    layout the second block takes (a chunk and its item) belong before the stack: the first block's
+    input moves past them, and they are returned to be left out of its body."""
+    first, second = spec.blocks[0], spec.blocks[1] if len(spec.blocks) > 1 else None
+    if second is None:
+        return spec, []
+    inputs, moved = list(first.inputs), []
+    for slot, (name, want) in enumerate(zip(first.inputs, second.inputs)):
+        if name is None or want is None or shape(nodes[name]) == shape(nodes[want]):
+            continue
+        node, path = nodes[name], []
+        while len(path) < 4:
+            users = [u for u in node.users if u.op == "call_function" and _inside(u, first.path) and u.users
+                     and all(i is node for i in u.all_input_nodes)]  # (a chunk's other items are dead)
+            if len(users) != 1:
+                break
+            node = users[0]
+            path.append(node)
+            if shape(node) == shape(nodes[want]):
+                inputs[slot] = node.name
+                moved += path
+                break
+    if not moved:
+        return spec, []
+    first = BlockSpec(first.index, first.path, first.chain, tuple(inputs), first.outputs)
+    return StackSpec(spec.slots, (first,) + spec.blocks[1:], spec.chain_paths, spec.read_slots), moved
+
+
+def _inside(node: fx.Node, path: str) -> bool:
+    """Recorded inside the block's call (an item of a tuple may carry no module stack: it follows its source)."""
+    stack = node.meta.get("nn_module_stack")
+    return stack is None or any(entry[0] == path for entry in stack.values())
+
+
 def _chain_path(chain: list) -> str:
     return "+".join(dict.fromkeys(c.path.rpartition(".")[0] for c in chain))
 
@@ -124,12 +164,12 @@ class FindStack:
         if not runs:
             raise UnsupportedModelError(f"{ctx.model_name}: no block stack found; the compiler needs {CRITERION}")
         nodes = {n.name: n for n in gm.graph.nodes}
-        spec = _first_valid(runs, ctx.model_name, linker.link, nodes)
+        spec, entry = _first_valid(runs, ctx.model_name, linker.link, nodes)
         index_of = {block.path: block.index for block in spec.blocks}
         for node in gm.graph.nodes:
             stack = node.meta.get("nn_module_stack") or {}
             found = [index_of[entry[0]] for entry in stack.values() if entry[0] in index_of]
-            if node.op == "call_function" and found:
+            if node.op == "call_function" and found and node not in entry:
                 node.meta[BLOCK] = found[0]
         for block, after in zip(spec.blocks, spec.blocks[1:]):
             for name in after.inputs:

@@ -4,7 +4,8 @@ torch.export specialises into the graph everything that is not a tensor input: w
 objects are read, the module structure, the attention processors (diffusers' processors are plain
 objects, not modules), adapter scales and active adapters (peft keeps them as Python floats and
 names), fused projections, and every Python scalar attribute a forward reads (e.g. `training`,
-`fused_projections`, `scale`). The fingerprint covers all of these; it is taken at capture, checked
+`fused_projections`, `scale`), and the diffusers hooks on each module (context parallelism's input
+splits and output gathers are hooks the graphs trace through). The fingerprint covers all of these; it is taken at capture, checked
 at the start of every generation, and right away after a call of one of MUTATORS through the
 optimized module. In-place value updates of parameters keep it: the graphs read the same objects.
 """
@@ -18,6 +19,7 @@ MUTATORS = frozenset({
     "set_attn_processor", "set_default_attn_processor", "fuse_qkv_projections", "unfuse_qkv_projections",
     "set_adapters", "set_adapter", "enable_adapters", "disable_adapters", "enable_lora", "disable_lora",
     "load_lora_adapter", "unload_lora", "delete_adapters", "fuse_lora", "unfuse_lora", "add_adapter",
+    "enable_parallelism",
 })
 
 
@@ -46,7 +48,9 @@ def model_fingerprint(model: nn.Module) -> int:
         processor = getattr(module, "processor", None)
         if processor is not None and not isinstance(processor, nn.Module):
             processor = (type(processor), _attributes(processor))
-        modules.append((name, type(module), _attributes(module), processor))
+        hooks = getattr(module, "_diffusers_hook", None)
+        hooks = tuple(getattr(hooks, "hooks", {})) if hooks is not None else ()
+        modules.append((name, type(module), _attributes(module), processor, hooks))
     return hash((params, buffers, tuple(modules)))
 
 

@@ -23,7 +23,7 @@ from ..config import XSlimConfig
 from ..errors import ArgumentError, ConcurrentCallError, ConfigError, XSlimError
 from ..forecast import WEIGHTS
 from ..plan import Variant
-from . import host
+from . import host, ranks
 from .controller import Controller, Decision, StepInfo, controller_for
 from .policies import first_float_tensor, relative_change, select_reuse_blocks, token_bucket
 from .guards import MUTATORS, model_fingerprint, placement
@@ -74,6 +74,7 @@ class OptimizedDenoiser(nn.Module):
         self._clock: SchedulerClock | None = None       # the pipeline form: its scheduler is the clock
         self._dirty = False                             # a MUTATORS call went through this module
         self._active: int | None = None                 # the thread inside forward, if any
+        self._parallel: tuple = (None, None)            # (the model's parallel config, its process group)
 
     # --- looking like the wrapped model -------------------------------------------------------
     def __getattr__(self, name: str):
@@ -180,6 +181,9 @@ class OptimizedDenoiser(nn.Module):
             state.generation = reading.generation
         if self._dirty:
             self._check_changes()
+        group = self._group()
+        if group is not None and state.calls == 0:
+            ranks.check_same(ranks.digest(self.xslim_config, self.controller), group, type(self.model).__name__)
         step = self._known_step(state) if reading is None else reading.step
         wanted = {}
         timestep = kwargs.get("timestep")
@@ -194,7 +198,7 @@ class OptimizedDenoiser(nn.Module):
             wanted["indicator"] = relative_change(latent, state.last_input)
             if getattr(self.controller, "indicator_kind", "latent") == "easycache" and state.rate is not None:
                 wanted["indicator"] = wanted["indicator"] * state.rate
-        values = host.read_for_call(state, wanted, self.xslim_config) if wanted else {}
+        values = host.read_for_call(state, wanted, self.xslim_config, group=group) if wanted else {}
         if step is None and reading is not None:
             step = state.offset = locate(values.get("timestep"), values.get("schedule"))
         elif step is None:
@@ -236,7 +240,7 @@ class OptimizedDenoiser(nn.Module):
         within decision.probe of the cached one (one host read), else redo the step in full."""
         changes = [relative_change(value, state.caches[name[len("probe."):]])
                    for name, value in caches.items() if name.startswith("probe.")]
-        change = host.read_values([torch.stack(changes).max()])[0]
+        change = host.read_values([torch.stack(changes).max()], self._group())[0]
         values["first_block_change"] = change
         if change < decision.probe:
             return key, f"first block changed {change:.3f} < {decision.probe}", outputs, caches
@@ -255,6 +259,14 @@ class OptimizedDenoiser(nn.Module):
                 signals[name] = values[name]
         self.trace.append(TraceRecord(self._calls, info.step, info.branch, key.variant.value, reason, detail,
                                       signals))
+
+    def _group(self):
+        """The context-parallel process group when the model has one (diffusers' enable_parallelism):
+        then every host read is agreed across ranks (runtime/ranks.py)."""
+        config = getattr(self.model, "_parallel_config", None)
+        if config is not self._parallel[0]:
+            self._parallel = (config, ranks.process_group(self.model))
+        return self._parallel[1]
 
     def _known_step(self, state: BranchState) -> int | None:
         """The step index when the context gives it (no host read needed), else None."""
@@ -325,7 +337,7 @@ class OptimizedDenoiser(nn.Module):
         reuse = decision.reuse if decision.reuse is not None else self.xslim_config.block_reuse
         auto = variant is Variant.BLOCK and reuse is None
         if "read" not in pending and (self.xslim_config.check_finite or (auto and state.energies is None)):
-            pending = host.read_for_call(state, {}, self.xslim_config, need_energies=auto)
+            pending = host.read_for_call(state, {}, self.xslim_config, need_energies=auto, group=self._group())
         if pending.get("finite", 1.0) < 0.5:
             return full, f"{reason}: non-finite value (NaN/Inf) in a cached tensor"
         if variant is Variant.SKIP:
