@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
-import tempfile
-import json
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 

@@ -18,7 +18,7 @@ import torch.distributed as dist
 
 
 def main(argv=None) -> None:
-    from tests.parallel_worker import configs, run_family, variants
+    from tests.parallel_worker import configs, run_family
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", choices=("flux", "wan"), nargs="+", default=["flux", "wan"])
@@ -35,12 +35,14 @@ def main(argv=None) -> None:
             gathered = [None] * world
             dist.all_gather_object(gathered, results)
             if rank == 0:
-                _report(family, gathered, variants)
+                _report(family, gathered)
     finally:
         dist.destroy_process_group()
 
 
-def _report(family: str, ranks: list[dict], variants) -> None:
+def _report(family: str, ranks: list[dict]) -> None:
+    from tests.parallel_worker import variants
+
     print(f"\n{family}: {len(ranks)} ranks, Ulysses degree {len(ranks)}")
     for case, result in ranks[0].items():
         if not isinstance(result, dict):

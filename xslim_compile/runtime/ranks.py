@@ -3,7 +3,8 @@
 Every rank must run the same variant at every step: the variant graphs hold the collectives of the
 parallel attention, and ranks that run different graphs deadlock or mix steps. Decisions are pure
 functions of the plan and of the values the runtime reads on the host, so two things keep the ranks
-together: the plan and settings are checked equal once per generation (`check_same`), and the one
+together: the plan and settings are checked equal at each branch's first call of a generation
+(`check_same`), and the one
 host read per step is all-reduced first (`agree`), so every rank decides on the same numbers.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ def process_group(model):
     cp = getattr(config, "context_parallel_config", None)
     if cp is None or not torch.distributed.is_available() or not torch.distributed.is_initialized():
         return None
-    mesh = getattr(cp, "_flattened_mesh", None) or getattr(cp, "_mesh", None)
+    mesh = getattr(cp, "_flattened_mesh", None)  # the mesh diffusers' own splits and gathers use
     if mesh is None:
         return None
     group = mesh.get_group()
@@ -49,7 +50,7 @@ def digest(config, controller) -> str:
 
 
 def check_same(value: str, group, model_name: str) -> None:
-    """All-gather the plan digest once per generation; a rank with another plan is an error on every rank."""
+    """All-gather the plan digest (at a branch's first call); a rank with another plan is an error on every rank."""
     values: list = [None] * torch.distributed.get_world_size(group)
     torch.distributed.all_gather_object(values, value, group=group)
     if len(set(values)) > 1:
