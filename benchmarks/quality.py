@@ -13,7 +13,9 @@ the validation seeds (20000..), chosen by bisection. X-Slim plans are calibrated
 
 Per method: FLOPs per sample counted over the scored generations themselves, and wall-clock measured
 after one untimed warm-up generation per method, by interleaved rounds over all methods (full compute
-among them) of one timing batch each; the median round counts. Quality against full compute of the same
+among them, odd rounds in reverse order) of one timing batch each; the median round counts. glibc keeps
+freed memory for the whole run (common.keep_freed_memory: page faults otherwise cost ~10% and differ
+between modules doing the same work). Quality against full compute of the same
 seeds: PSNR/SSIM, paired class agreement; against the Fashion-MNIST test set: FD on the classifier's
 features (with a bootstrap SE), KID on EffNet features, class accuracy. FD-EffNet only from >= 5000
 samples. Then each family's Pareto frontier per metric, and X-Slim against the others (benchmarks.pareto).
@@ -33,7 +35,7 @@ from tqdm import tqdm
 import xslim_compile as xs
 
 from . import pareto
-from .common import counted, display_path, machine_name, result_path, time_rounds, write_json
+from .common import counted, display_path, keep_freed_memory, machine_name, result_path, time_rounds, write_json
 from .methods import (CALIBRATION_SEEDS, PEERS_UNAVAILABLE, VALIDATION_SEEDS, Calibrations, Method, all_methods,
                       built_variants, describe, make_denoiser, select_methods, unavailable_reason)
 from .metrics import (class_accuracy, feature_stats, frechet_distance, frechet_distance_se, kid, mean_se,
@@ -116,6 +118,7 @@ class Run:
             "seeds": {"evaluation": f"0..{args.samples - 1}", "calibration": CALIBRATION_SEEDS,
                       "validation": self.validation[1]},
             "timing": {"batch": args.time_batch, "rounds": args.rounds, "statistic": "median over rounds",
+                       "order": "interleaved, odd rounds reversed", "allocator": keep_freed_memory(),
                        "warmup": "one untimed generation of the timing batch per method", "done": False},
             "peers": PEERS_UNAVAILABLE or "available", "complete": False,
             "rows": [], "tuning": {}, "unreachable": [], "unavailable": [], "failed": [], "plans": {},

@@ -24,7 +24,7 @@ import xslim_compile as xs
 from xslim_compile.plan import Variant
 from xslim_compile.runtime.variant_set import VariantKey
 
-from .common import count_flops, display_path, machine_name, result_path, time_interleaved, write_json
+from .common import count_flops, display_path, keep_freed_memory, machine_name, result_path, time_interleaved, write_json
 
 
 def build_model(layers: int, dtype: torch.dtype, device: str) -> DiTTransformer2DModel:
@@ -52,6 +52,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    allocator = keep_freed_memory() if args.device == "cpu" else None
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     model = build_model(args.layers, dtype, args.device)
@@ -92,7 +93,7 @@ def main(argv=None) -> dict:
     outside = ratio["skip"]
     result = {
         "benchmark": "variant_latency", "machine": machine_name(device), "device": str(device),
-        "torch": torch.__version__, "backend": args.backend,
+        "torch": torch.__version__, "backend": args.backend, "allocator": allocator,
         "compile_mode": args.compile_mode, "dtype": args.dtype,
         "model": {"class": "DiTTransformer2DModel", "hidden": 1152, "heads": 16, "head_dim": 72,
                   "layers": L, "tokens": 256, "batch": args.batch, "weights": "random"},

@@ -1,11 +1,17 @@
 """The quality benchmark's pure pieces: Pareto frontiers, interpolation, win rules, bootstrap SEs, paired
 agreement, threshold choice and result paths. No model runs here."""
 import math
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from benchmarks.common import RESULTS, display_path, result_path
+from benchmarks.common import RESULTS, display_path, result_path, time_rounds
 from benchmarks.metrics import bootstrap_se, frechet_distance, frechet_distance_se, mean_se, paired_agreement
 from benchmarks.pareto import Point, compare, format_comparison, frontier, interpolate, wins
 from benchmarks.tuning import Measurements, choose_threshold
@@ -177,3 +183,45 @@ def test_op_excess_finds_the_added_operator():
     out = op_excess(lambda: x @ w, lambda: (x[:256] @ w, extra.sort()), 0.5)
     assert next(iter(out)) == "aten::sort" and out["aten::sort"] > 0.05
     assert set(out) >= {"rest", "variant_share_profiled"}
+
+
+def test_time_rounds_reverses_odd_rounds():
+    calls = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    seconds = time_rounds(fns, 3, torch.device("cpu"))
+    assert calls == list("abccbaabc")
+    assert {name: len(values) for name, values in seconds.items()} == {"a": 3, "b": 3, "c": 3}
+
+
+_FAULTS = """
+import resource, sys, torch
+from benchmarks.common import keep_freed_memory
+print(keep_freed_memory(), file=sys.stderr)
+mlp = torch.nn.Sequential(torch.nn.Linear(96, 384), torch.nn.GELU(), torch.nn.Linear(384, 96))
+x = torch.randn(40, 256, 96)
+def step():  # a DiT-like stack: 4 MLPs on the reference model's activation size (15 MiB hidden)
+    with torch.no_grad():
+        h = x
+        for _ in range(4):
+            h = h + mlp(torch.nn.functional.layer_norm(h, (96,)))
+for _ in range(5):
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_keep_freed_memory_stops_page_faults_from_freed_tensors():
+    """The benchmarks' allocator setting: warm steps of a DiT-like stack fault no page in; with glibc's
+    defaults they fault in a good part of the 150k pages their hidden tensors take (53k-306k seen)."""
+    def faults(**env):
+        out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **env})
+        return int(out.stdout.split()[-1]), out.stderr
+    kept, how = faults()
+    default, how_default = faults(BENCH_ALLOCATOR="default")
+    assert "freed memory kept" in how and "defaults" in how_default
+    assert kept < 100 and default > 15000, (kept, default)
