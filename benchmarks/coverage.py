@@ -12,7 +12,8 @@ Columns (a tick, or the short reason it fails):
   inductor  a 10-step run (full, skip, block, token where built: every full step is followed by an
             approximate one, so its graph is full+residuals(+K/V)) compiled with inductor, parity <= 1e-4,
             then a second 10-step run compiles nothing new (recorded: "recompiles"); run on the first
-            entry of each class only (the others differ in config, not in the graphs' constructs)
+            entry of each class only (the others differ in config, not in the graphs' constructs), on
+            the model and capture the eager columns made (build.VariantBuilder.with_config)
 Entries start longest first (by the last saved run's times), and inductor compiles into a fresh cache
 directory, so the wall time is what a machine with no cache sees.
 A class counts when full, skip and block pass. Parameters a model initialises to zero (adaLN-Zero
@@ -36,6 +37,7 @@ from torch._dynamo.utils import counters
 from tqdm import tqdm
 
 import xslim_compile as xs
+from xslim_compile.build import build_variant_set
 from xslim_compile.plan import Variant
 from xslim_compile.runtime.policies import token_bucket
 from xslim_compile.runtime.variant_set import VariantKey
@@ -105,9 +107,10 @@ def check(entry, inductor: bool | str = True, limit: int = 300) -> dict:
     start = time.perf_counter()
     try:
         with time_limit(limit):
-            _check_eager(entry, row)
+            captured = _check_eager(entry, row)
+            row["seconds_eager"] = round(time.perf_counter() - start, 1)
             if inductor is True and row["full"] == "ok" and row["skip"] == "ok" and row["block"] == "ok":
-                _check_inductor(entry, row)
+                _check_inductor(entry, row, *captured)
             elif isinstance(inductor, str) and row["full"] == "ok":
                 row["inductor"] = inductor
     except TimeoutError as error:
@@ -120,7 +123,8 @@ def check(entry, inductor: bool | str = True, limit: int = 300) -> dict:
     return row
 
 
-def _check_eager(entry, row: dict) -> None:
+def _check_eager(entry, row: dict) -> tuple | None:
+    """Fills the eager columns; returns (model, its capture's builder) for the inductor column."""
     try:
         model = wake(entry.make())
         steps = entry.timesteps
@@ -152,6 +156,7 @@ def _check_eager(entry, row: dict) -> None:
         row["token"] = _build(variants, VariantKey(Variant.TOKEN, tokens=token_bucket(0.5, variants.image_tokens)))
     except Exception as error:
         row["token"] = short(error)
+    return model, variants.builder
 
 
 def _build(variants, key) -> str:
@@ -162,14 +167,14 @@ def _build(variants, key) -> str:
         return short(error)
 
 
-def _check_inductor(entry, row: dict) -> None:
+def _check_inductor(entry, row: dict, model, builder) -> None:
     schedule = ["full", "skip", "block"] + (["token"] if row["token"] == "ok" else ["skip"])
     schedule = (schedule * STEPS)[:STEPS]
     try:
-        model = wake(entry.make())
         inputs = [entry.inputs(t, 0) for t in timesteps(entry)]
-        opt = xs.optimize(model, xs.XSlimConfig(schedule=schedule, block_reuse=[1], token_ratio=0.5,
-                                                backend="inductor", strict=True))
+        config = xs.XSlimConfig(schedule=schedule, block_reuse=[1], token_ratio=0.5, backend="inductor", strict=True)
+        opt = xs.optimize(model, config)
+        opt._build = lambda m, kwargs, signature, c: build_variant_set(m, kwargs, signature, c, builder.with_config(c))
         with opt.generation(num_steps=STEPS):
             first = [first_tensor(opt(**kw)) for kw in inputs]
         graphs = counters["stats"]["unique_graphs"]

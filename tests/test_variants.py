@@ -130,3 +130,28 @@ def test_verification_names_the_first_divergent_node(built_models):
             builder.build(key)
     finally:
         del builder._graphs[key]
+
+
+def test_a_capture_is_reused_under_another_config(built_models, monkeypatch):
+    """build_variant_set(builder=b.with_config(c)): no second capture; graphs that depend on the
+    config (the cache dtype) are rewritten again, and the variants follow the new config."""
+    import xslim_compile as xs
+    from xslim_compile import build
+    from xslim_compile.errors import ConfigError
+    from tests.zoo import FAMILIES
+
+    b = built_models("dit")
+    monkeypatch.setattr(build, "capture", lambda *a, **k: pytest.fail("captured again"))
+    config = xs.XSlimConfig(schedule=["full", "block"], block_reuse=[1], cache_dtype=torch.float16)
+    builder = b.builder.with_config(config)
+    assert builder.captured is b.builder.captured and builder._graphs is not b.builder._graphs
+    variants = build.build_variant_set(b.model, b.inputs, b.variants.signature, config, builder)
+    full = variants.get(FULL_RES)
+    _, caches = full(builder.args, {})
+    assert caches and all(t.dtype == torch.float16 for name, t in caches.items() if name.startswith("residual."))
+    got, _ = variants.get(VariantKey(Variant.BLOCK, reuse=(1,)))(builder.args, caches)
+    want, _ = b.variants.get(FULL)(b.builder.args, {})
+    assert rel_err(got[0], want[0]) <= 1e-2   # exact but for the fp16 caches
+    other = FAMILIES["dit"][0]()
+    with pytest.raises(ConfigError, match="another"):
+        build.build_variant_set(other, b.inputs, b.variants.signature, config, builder)

@@ -1,6 +1,7 @@
 """Per input signature: capture, analyse, build each variant on demand, verify it, lower it."""
 from __future__ import annotations
 
+import copy
 import logging
 
 import torch
@@ -66,6 +67,16 @@ class VariantBuilder:
         self.dtype = next((a.dtype for a in self.args if a.is_floating_point()), torch.float32)
         self._graphs: dict[VariantKey, fx.GraphModule] = {}
         self._token_plan: TokenPlan | None = None
+
+    def with_config(self, config: XSlimConfig) -> "VariantBuilder":
+        """This capture under another configuration (another backend, say): the capture, its analysis and
+        the rewritten graphs are shared; lowering and verification follow `config`."""
+        other = copy.copy(self)
+        other.config = config
+        # the rewritten graphs cast caches to the cache dtype: shared only where it is the same
+        other._graphs = dict(self._graphs) if config.cache_dtype == self.config.cache_dtype else {}
+        other._check_config()
+        return other
 
     @property
     def token_plan(self) -> TokenPlan:
@@ -161,10 +172,14 @@ def image_token_count(builder: VariantBuilder) -> int:
     return int(shape[1]) if len(shape) == 3 else 0
 
 
-def build_variant_set(model: nn.Module, kwargs: dict, signature: InputSignature, config: XSlimConfig) -> VariantSet:
-    """The compile side of OptimizedDenoiser: called on the first call of each input signature."""
+def build_variant_set(model: nn.Module, kwargs: dict, signature: InputSignature, config: XSlimConfig,
+                      builder: VariantBuilder | None = None) -> VariantSet:
+    """The compile side of OptimizedDenoiser: called on the first call of each input signature.
+    `builder`: an earlier capture of this model and signature to reuse (VariantBuilder.with_config)."""
     check_no_cache_hooks(model)
-    builder = VariantBuilder(model, kwargs, config)
+    if builder is not None and builder.model is not model:
+        raise ConfigError(f"build_variant_set: the builder given captured another {builder.name} instance")
+    builder = builder or VariantBuilder(model, kwargs, config)
     variants = VariantSet(signature, builder.captured.out_spec, builder.captured.tensor_positions,
                           builder.stack, image_token_count(builder), builder.build, model_fingerprint(model),
                           config.max_block_variants)
