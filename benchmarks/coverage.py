@@ -30,6 +30,7 @@ import signal
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -174,7 +175,7 @@ def _check_inductor(entry, row: dict, model, builder) -> None:
         inputs = [entry.inputs(t, 0) for t in timesteps(entry)]
         config = xs.XSlimConfig(schedule=schedule, block_reuse=[1], token_ratio=0.5, backend="inductor", strict=True)
         opt = xs.optimize(model, config)
-        opt._build = lambda m, kwargs, signature, c: build_variant_set(m, kwargs, signature, c, builder.with_config(c))
+        opt._build = partial(build_variant_set, builder=builder.with_config(config))
         with opt.generation(num_steps=STEPS):
             first = [first_tensor(opt(**kw)) for kw in inputs]
         graphs = counters["stats"]["unique_graphs"]

@@ -100,6 +100,7 @@ class Run:
 
     def __init__(self, args, device: torch.device) -> None:
         self.args, self.device = args, device
+        allocator = keep_freed_memory()  # before any tensor: every row and calibration alike
         self.model, self.stats, self.effnet = load_dit().to(device), load_stats(), load_effnet().to(device)
         self.plans = Calibrations(self.model)
         self.labels, self.seeds = pairs(list(range(args.samples)))
@@ -118,7 +119,7 @@ class Run:
             "seeds": {"evaluation": f"0..{args.samples - 1}", "calibration": CALIBRATION_SEEDS,
                       "validation": self.validation[1]},
             "timing": {"batch": args.time_batch, "rounds": args.rounds, "statistic": "median over rounds",
-                       "order": "interleaved, odd rounds reversed", "allocator": keep_freed_memory(),
+                       "order": "interleaved, odd rounds reversed", "allocator": allocator,
                        "warmup": "one untimed generation of the timing batch per method", "done": False},
             "peers": PEERS_UNAVAILABLE or "available", "complete": False,
             "rows": [], "tuning": {}, "unreachable": [], "unavailable": [], "failed": [], "plans": {},
